@@ -1,0 +1,25 @@
+# Two entry points, both self-installing on a fresh machine:
+#   make run   - the daemon on the shipped config.toml
+#   make test  - the whole test suite
+VENV ?= .venv
+PYTHON ?= python3
+
+.PHONY: run test bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(VENV)/bin/slamon run --config config.toml
+
+test: $(VENV)/.installed
+	$(VENV)/bin/python -m pytest
+
+bench: $(VENV)/.installed
+	$(VENV)/bin/python bench/accounting.py
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,508 @@
+"""config.toml -> frozen, fully validated objects, or a ConfigError naming file, line and key."""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path as FsPath
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from monitor.detector import EXCLUSION_KINDS, Thresholds
+from monitor.errors import ConfigError, Problem
+from monitor.values import (Path, Problems, Table, calendar_date, duration, money, path_str,
+                            ratio_from_percent, timestamp)
+from reports.regimes import PLANS, Regime, builtin_regime_tables, parse_regime
+
+NOTICE_KINDS = ("customer", "provider")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    """What to probe and how often; the probe layer turns it into its own spec."""
+
+    kind: str
+    url: str
+    every_seconds: float = 2.0
+    timeout_seconds: float = 5.0
+    method: str = "GET"
+    expect_status: tuple[int, ...] = ()
+    body_contains: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    verify_tls: bool = True
+
+
+@dataclass(frozen=True)
+class DomainConfig:
+    name: str
+    min_samples: int = 20
+    error_threshold: Fraction = Fraction(5, 100)
+    probes: tuple[ProbeConfig, ...] = ()
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return Thresholds(self.min_samples, self.error_threshold)
+
+
+@dataclass(frozen=True)
+class LicenseStep:
+    since: date | None
+    count: int
+
+
+@dataclass(frozen=True)
+class ServiceFee:
+    domain: str
+    monthly_fee: Decimal
+
+
+@dataclass(frozen=True)
+class ContractConfig:
+    id: str
+    customer: str
+    regime: str
+    domains: tuple[str, ...]
+    plan: str = "paid"
+    currency: str = "JPY"
+    unit_price: Decimal | None = None
+    licenses: tuple[LicenseStep, ...] = ()
+    monthly_fee: Decimal | None = None
+    services: tuple[ServiceFee, ...] = ()
+    awareness: str | None = None
+    timezone: str | None = None
+    billing_day: int = 1
+    day_divisor: str | int | None = None
+
+    def licenses_on(self, day: date) -> int | None:
+        """The number of IDs on a date: the latest step whose `since` is not after it."""
+        best = None
+        for step in self.licenses:
+            if step.since is None or step.since <= day:
+                if best is None or (step.since or date.min) >= (best.since or date.min):
+                    best = step
+        return best.count if best else None
+
+    def fee_for(self, domain: str) -> Decimal | None:
+        for service in self.services:
+            if service.domain == domain:
+                return service.monthly_fee
+        return self.monthly_fee
+
+
+@dataclass(frozen=True)
+class Window:
+    """An exclusion window [start, end); end None means still open."""
+
+    kind: str
+    start: datetime
+    end: datetime | None
+    reason: str
+    domains: tuple[str, ...] = ()
+    contracts: tuple[str, ...] = ()
+    announced_at: datetime | None = None
+    id: str = ""
+    source: str = "config"
+
+    def __post_init__(self) -> None:
+        if self.kind not in EXCLUSION_KINDS:
+            raise ValueError(f"unknown window kind {self.kind!r}")
+        if self.end is not None and self.end <= self.start:
+            raise ValueError("window end must be after its start")
+        if not self.domains and not self.contracts:
+            raise ValueError("a window applies to some domains or contracts")
+
+    def applies_to(self, contract_id: str, domains: tuple[str, ...]) -> bool:
+        return contract_id in self.contracts or any(d in self.domains for d in domains)
+
+
+@dataclass(frozen=True)
+class Notice:
+    contract: str
+    at: datetime
+    kind: str
+    domain: str | None = None
+    note: str = ""
+    id: str = ""
+    source: str = "config"
+
+    def __post_init__(self) -> None:
+        if self.kind not in NOTICE_KINDS:
+            raise ValueError(f"unknown notice kind {self.kind!r}")
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    database: FsPath
+    listen: str = "127.0.0.1:9464"
+    reports_dir: FsPath | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    path: FsPath
+    monitor: MonitorSettings
+    domains: Mapping[str, DomainConfig]
+    contracts: Mapping[str, ContractConfig]
+    windows: tuple[Window, ...] = ()
+    notices: tuple[Notice, ...] = ()
+    regimes: Mapping[str, Regime] = field(default_factory=dict)
+
+
+# --- line numbers -------------------------------------------------------------------------
+
+_HEADER_RE = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY_RE = re.compile(r"^\s*([A-Za-z0-9_\-\"'.\s]+?)\s*=")
+
+
+def _split_key(text: str) -> list[str]:
+    return [part.strip().strip("\"'") for part in re.findall(r'"[^"]*"|\'[^\']*\'|[^.]+', text)]
+
+
+def key_lines(text: str) -> dict[Path, int]:
+    """Map key paths such as ("contract", 1, "regime") to the line that writes them.
+
+    tomllib keeps no positions, so this follows table headers and `key =` lines; inline
+    arrays and tables resolve to the line of their key, which is where a reader looks."""
+    lines: dict[Path, int] = {}
+    array_counts: dict[Path, int] = {}
+    table: Path = ()
+    in_multiline = False
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.count('"""') % 2 == 1 or line.count("'''") % 2 == 1:
+            in_multiline = not in_multiline
+            if not in_multiline:
+                continue
+        if in_multiline:
+            continue
+        header = _HEADER_RE.match(line)
+        if header:
+            parts = _split_key(header.group(2))
+            # resolve every prefix through the array-of-tables indexes seen so far
+            resolved: Path = ()
+            for i, part in enumerate(parts):
+                resolved += (part,)
+                if i < len(parts) - 1 and resolved in array_counts:
+                    resolved += (array_counts[resolved] - 1,)
+            if header.group(1) == "[[":
+                index = array_counts.get(resolved, 0)
+                array_counts[resolved] = index + 1
+                # a new element resets the counters of arrays nested in the previous one
+                for key in [k for k in array_counts if k[: len(resolved)] == resolved and len(k) > len(resolved)]:
+                    del array_counts[key]
+                resolved += (index,)
+            table = resolved
+            lines.setdefault(table, number)
+            continue
+        key = _KEY_RE.match(line)
+        if key and not line.lstrip().startswith("#"):
+            lines.setdefault(table + tuple(_split_key(key.group(1))), number)
+    return lines
+
+
+def line_of(path: Path, lines: Mapping[Path, int]) -> int | None:
+    """The line of the key, or of the nearest enclosing key or table that has one."""
+    for end in range(len(path), 0, -1):
+        if path[:end] in lines:
+            return lines[path[:end]]
+    return None
+
+
+# --- parsing ------------------------------------------------------------------------------
+
+def _name(table: Table, key: str, what: str) -> str | None:
+    value = table.str(key, required=True)
+    if value is not None and not _NAME_RE.match(value):
+        table.problems.add(table.key(key), f"{what} must be 1-100 letters, digits or . _ : - "
+                                           f"(it appears in metric labels and file names)")
+        return None
+    return value
+
+
+def _parse_probe(path: Path, data: Any, problems: Problems) -> ProbeConfig | None:
+    t = Table(data, path, problems)
+    before = len(problems.items)
+    url = t.str("url", required=True)
+    kind = t.str("kind", None, choices=("http", "tcp"))
+    if url and kind is None:
+        kind = "tcp" if url.startswith("tcp://") else "http"
+    if url and kind == "http" and not re.match(r"^https?://[^/\s]+", url):
+        problems.add(t.key("url"), f"an http probe needs an http:// or https:// URL, got {url!r}")
+    if url and kind == "tcp" and not re.match(r"^tcp://[^/\s:]+:\d+$", url):
+        problems.add(t.key("url"), f"a tcp probe needs tcp://host:port, got {url!r}")
+    every = duration(t.raw("every"), t.key("every"), problems) if t.has("every") else 2.0
+    timeout = duration(t.raw("timeout"), t.key("timeout"), problems) if t.has("timeout") else 5.0
+    method = t.str("method", "GET", choices=("GET", "HEAD", "POST", "PUT", "OPTIONS"))
+    expect = t.raw("expect_status", [])
+    if not isinstance(expect, list) or not all(isinstance(s, int) and 100 <= s <= 599 for s in expect):
+        problems.add(t.key("expect_status"), "expected a list of HTTP status codes (100-599)")
+        expect = []
+    body_contains = t.str("body_contains")
+    headers_raw = t.raw("headers", {})
+    if not isinstance(headers_raw, dict) or not all(isinstance(v, str) for v in headers_raw.values()):
+        problems.add(t.key("headers"), "expected a table of header = \"value\" strings")
+        headers_raw = {}
+    verify_tls = t.bool("verify_tls", True)
+    t.finish()
+    if len(problems.items) != before:
+        return None
+    return ProbeConfig(kind=kind, url=url, every_seconds=every, timeout_seconds=timeout, method=method,
+                       expect_status=tuple(expect), body_contains=body_contains,
+                       headers=tuple(headers_raw.items()), verify_tls=verify_tls)
+
+
+def _parse_domain(path: Path, data: Any, problems: Problems) -> DomainConfig | None:
+    t = Table(data, path, problems)
+    before = len(problems.items)
+    name = _name(t, "name", "a domain name")
+    min_samples = t.int("min_samples", 20, minimum=1)
+    threshold = Fraction(5, 100)
+    if t.has("error_threshold"):
+        threshold = ratio_from_percent(t.raw("error_threshold"), t.key("error_threshold"), problems)
+        if threshold is not None and threshold >= 1:
+            problems.add(t.key("error_threshold"), "must be below 100%")
+    probes = tuple(p for pp, d in t.table_list("probe") if (p := _parse_probe(pp, d, problems)))
+    t.finish()
+    if len(problems.items) != before:
+        return None
+    return DomainConfig(name=name, min_samples=min_samples, error_threshold=threshold, probes=probes)
+
+
+def _parse_contract(path: Path, data: Any, problems: Problems, domains: Mapping[str, Any],
+                    regimes: Mapping[str, Regime]) -> ContractConfig | None:
+    t = Table(data, path, problems)
+    before = len(problems.items)
+    cid = _name(t, "id", "a contract id")
+    customer = t.str("customer", required=True)
+    regime_name = t.str("regime", required=True)
+    regime = regimes.get(regime_name) if regime_name else None
+    if regime_name and regime is None:
+        problems.add(t.key("regime"), f"unknown regime {regime_name!r} (known: {', '.join(sorted(regimes))})")
+    contract_domains = t.str_list("domains", required=True)
+    if t.has("domains") and not contract_domains:
+        problems.add(t.key("domains"), "a contract needs at least one domain")
+    for d in contract_domains:
+        if d not in domains:
+            problems.add(t.key("domains"), f"unknown domain {d!r} (declare it with [[domain]] name = {d!r})")
+    plan = t.str("plan", "paid", choices=PLANS)
+    currency = t.str("currency", "JPY")
+    if currency and not re.match(r"^[A-Z]{3}$", currency):
+        problems.add(t.key("currency"), f"expected an ISO 4217 code such as JPY or KRW, got {currency!r}")
+    unit_price = money(t.raw("unit_price"), t.key("unit_price"), problems) if t.has("unit_price") else None
+    monthly_fee = money(t.raw("monthly_fee"), t.key("monthly_fee"), problems) if t.has("monthly_fee") else None
+    licenses: list[LicenseStep] = []
+    raw_licenses = t.raw("licenses")
+    if isinstance(raw_licenses, int) and not isinstance(raw_licenses, bool):
+        if raw_licenses < 0:
+            problems.add(t.key("licenses"), "must not be negative")
+        licenses.append(LicenseStep(None, raw_licenses))
+    elif isinstance(raw_licenses, list):
+        for i, step in enumerate(raw_licenses):
+            st = Table(step, t.key("licenses") + (i,), problems)
+            since = calendar_date(st.raw("since"), st.key("since"), problems) if st.has("since") else None
+            count = st.int("count", required=True, minimum=0)
+            st.finish()
+            if count is not None:
+                licenses.append(LicenseStep(since, count))
+    elif raw_licenses is not None:
+        problems.add(t.key("licenses"), "expected a number of IDs or [[contract.licenses]] with since and count")
+    services = []
+    for sp, sd in t.table_list("service"):
+        st = Table(sd, sp, problems)
+        domain = st.str("domain", required=True)
+        if domain and domain not in contract_domains:
+            problems.add(st.key("domain"), f"{domain!r} is not one of this contract's domains")
+        fee = money(st.raw("monthly_fee"), st.key("monthly_fee"), problems) if st.has("monthly_fee") else None
+        if not st.has("monthly_fee"):
+            problems.add(st.key("monthly_fee"), "is required")
+        st.finish()
+        if domain and fee is not None:
+            services.append(ServiceFee(domain, fee))
+    awareness = t.str("awareness", None, choices=("detection", "notice"))
+    tz = t.str("timezone")
+    if tz:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.add(t.key("timezone"), f"unknown time zone {tz!r}")
+    billing_day = t.int("billing_day", 1, minimum=1, maximum=28)
+    divisor = t.raw("day_divisor")
+    if divisor is not None and divisor != "month" and not (
+            isinstance(divisor, int) and not isinstance(divisor, bool) and 1 <= divisor <= 31):
+        problems.add(t.key("day_divisor"), f"must be \"month\" or a number of days (1-31); got {divisor!r}")
+    if regime is not None:
+        if regime.credit_unit == "days":
+            if unit_price is None and not t.has("unit_price"):
+                problems.add(t.key("unit_price"), f"is required for the days-credit regime {regime.name!r}")
+            if not licenses and raw_licenses is None:
+                problems.add(t.key("licenses"), f"is required for the days-credit regime {regime.name!r}")
+        else:
+            for d in contract_domains:
+                if monthly_fee is None and not any(s.domain == d for s in services) \
+                        and not t.has("monthly_fee"):
+                    problems.add(t.key("service"), f"no monthly_fee for domain {d!r}: percent-credit regime "
+                                                   f"{regime.name!r} needs [[contract.service]] domain = {d!r} "
+                                                   f"with monthly_fee, or a contract monthly_fee")
+    t.finish()
+    if len(problems.items) != before:
+        return None
+    return ContractConfig(id=cid, customer=customer, regime=regime_name, domains=contract_domains, plan=plan,
+                          currency=currency, unit_price=unit_price, licenses=tuple(licenses),
+                          monthly_fee=monthly_fee, services=tuple(services), awareness=awareness,
+                          timezone=tz, billing_day=billing_day, day_divisor=divisor)
+
+
+def parse_window(path: Path, data: Any, problems: Problems, domains: Mapping[str, Any],
+                 contracts: Mapping[str, Any], *, window_id: str = "", source: str = "config") -> Window | None:
+    t = Table(data, path, problems)
+    before = len(problems.items)
+    kind = t.str("kind", required=True, choices=EXCLUSION_KINDS)
+    wdomains = t.str_list("domains")
+    wcontracts = t.str_list("contracts")
+    if not wdomains and not wcontracts:
+        problems.add(path, "a window needs domains = [...] or contracts = [...]")
+    for d in wdomains:
+        if d not in domains:
+            problems.add(t.key("domains"), f"unknown domain {d!r}")
+    for c in wcontracts:
+        if c not in contracts:
+            problems.add(t.key("contracts"), f"unknown contract {c!r}")
+    start = timestamp(t.raw("start"), t.key("start"), problems) if t.has("start") else None
+    if not t.has("start"):
+        problems.add(t.key("start"), "is required")
+    end = timestamp(t.raw("end"), t.key("end"), problems) if t.has("end") else None
+    if source == "config" and not t.has("end"):
+        problems.add(t.key("end"), "is required")
+    if start and end and end <= start:
+        problems.add(t.key("end"), f"must be after start ({start.isoformat()})")
+    announced = timestamp(t.raw("announced_at"), t.key("announced_at"), problems) if t.has("announced_at") else None
+    reason = t.str("reason", required=True)
+    wid = t.str("id", window_id)
+    t.finish()
+    if len(problems.items) != before:
+        return None
+    return Window(kind=kind, start=start, end=end, reason=reason, domains=wdomains, contracts=wcontracts,
+                  announced_at=announced, id=wid or window_id, source=source)
+
+
+def parse_notice(path: Path, data: Any, problems: Problems, contracts: Mapping[str, ContractConfig],
+                 *, notice_id: str = "", source: str = "config") -> Notice | None:
+    t = Table(data, path, problems)
+    before = len(problems.items)
+    contract = t.str("contract", required=True)
+    if contract and contract not in contracts:
+        problems.add(t.key("contract"), f"unknown contract {contract!r}")
+    domain = t.str("domain")
+    if domain and contract in contracts and domain not in contracts[contract].domains:
+        problems.add(t.key("domain"), f"{domain!r} is not a domain of contract {contract!r}")
+    at = timestamp(t.raw("at"), t.key("at"), problems) if t.has("at") else None
+    if not t.has("at"):
+        problems.add(t.key("at"), "is required")
+    kind = t.str("kind", "customer", choices=NOTICE_KINDS)
+    note = t.str("note", "")
+    nid = t.str("id", notice_id)
+    t.finish()
+    if len(problems.items) != before:
+        return None
+    return Notice(contract=contract, at=at, kind=kind, domain=domain, note=note, id=nid or notice_id, source=source)
+
+
+def _declared(tables: Any, key: str) -> dict[str, Any]:
+    if isinstance(tables, dict):
+        tables = [tables]
+    if not isinstance(tables, list):
+        return {}
+    return {t[key]: t for t in tables if isinstance(t, dict) and isinstance(t.get(key), str)}
+
+
+def parse_config(text: str, path: FsPath) -> Config:
+    """Parse and validate; raises ConfigError with every problem found."""
+    shown = str(path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        line = int(match.group(1)) if match else None
+        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        raise ConfigError([Problem(shown, line, "(syntax)", message)]) from None
+    problems = Problems()
+    top = Table(data, (), problems)
+
+    mon = Table(top.raw("monitor", {}), ("monitor",), problems)
+    database = mon.str("database", "var/slamon.db")
+    listen = mon.str("listen", "127.0.0.1:9464")
+    if listen and not re.match(r"^[^:\s]*:\d{1,5}$", listen):
+        problems.add(mon.key("listen"), f"expected host:port, got {listen!r}")
+    reports_dir = mon.str("reports_dir", "var/reports")
+    mon.finish()
+    base = path.parent
+    settings = MonitorSettings(database=base / (database or "var/slamon.db"), listen=listen or "127.0.0.1:9464",
+                               reports_dir=base / (reports_dir or "var/reports"))
+
+    # regimes: built-ins first, then the user's, which may extend them
+    tables = builtin_regime_tables()
+    regimes: dict[str, Regime] = {}
+    for name, rdata in tables.items():
+        regimes[name] = parse_regime(name, rdata, ("regime", name), Problems(), tables, builtin=True)
+    user_regimes = top.raw("regime", {})
+    if not isinstance(user_regimes, dict):
+        problems.add(("regime",), "expected [regime.NAME] tables")
+        user_regimes = {}
+    for name, rdata in user_regimes.items():
+        if name in tables:
+            problems.add(("regime", name), f"{name!r} is a built-in regime; give yours another name "
+                                           f"(extends = {name!r} starts from its keys)")
+            continue
+        regime = parse_regime(name, rdata, ("regime", name), problems, {**tables, **user_regimes})
+        if regime:
+            regimes[name] = regime
+
+    # references are checked against every declared name, so that one broken [[domain]]
+    # does not also make each contract that names it an error
+    declared_domains = _declared(data.get("domain"), "name")
+    declared_contracts = _declared(data.get("contract"), "id")
+    domains: dict[str, DomainConfig] = {}
+    for dpath, ddata in top.table_list("domain"):
+        domain = _parse_domain(dpath, ddata, problems)
+        if domain:
+            if domain.name in domains:
+                problems.add(dpath + ("name",), f"duplicate domain {domain.name!r}")
+            domains[domain.name] = domain
+
+    contracts: dict[str, ContractConfig] = {}
+    for cpath, cdata in top.table_list("contract"):
+        contract = _parse_contract(cpath, cdata, problems, declared_domains, regimes)
+        if contract:
+            if contract.id in contracts:
+                problems.add(cpath + ("id",), f"duplicate contract id {contract.id!r}")
+            contracts[contract.id] = contract
+
+    windows = tuple(w for i, (wpath, wdata) in enumerate(top.table_list("window"))
+                    if (w := parse_window(wpath, wdata, problems, declared_domains, declared_contracts,
+                                          window_id=f"config-{i + 1}")))
+    notices = tuple(n for i, (npath, ndata) in enumerate(top.table_list("notice"))
+                    if (n := parse_notice(npath, ndata, problems, contracts, notice_id=f"config-{i + 1}")))
+    top.finish()
+
+    if problems:
+        lines = key_lines(text)
+        found = [Problem(shown, line_of(p, lines), path_str(p), m) for p, m in problems.items]
+        raise ConfigError(sorted(found, key=lambda p: p.line or 0))
+    return Config(path=path, monitor=settings, domains=MappingProxyType(domains),
+                  contracts=MappingProxyType(contracts), windows=windows, notices=notices,
+                  regimes=MappingProxyType(regimes))
+
+
+def load_config(path: str | FsPath) -> Config:
+    path = FsPath(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([Problem(str(path), None, "(file)", "no such file")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem(str(path), None, "(file)", f"cannot read: {exc}")]) from None
+    return parse_config(text, path)

@@ -1,0 +1,277 @@
+"""Compensation regimes as data.
+
+A regime is a tier table with explicit inclusive/exclusive bounds plus the handful of settings
+that turn a tier into money (unit, cap, divisor, tax, rounding, deadlines). The four built-in
+regimes live in regimes.toml and are parsed by `parse_regime`, the same function that reads
+`[regime.NAME]` tables from a user's config.toml.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from importlib import resources
+from typing import Any, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from monitor.values import Path, Problems, Table, percent, ratio_from_percent
+
+SCOPES = ("contract", "service")
+CREDIT_UNITS = ("days", "percent")
+AWARENESS = ("detection", "notice")
+ROUNDING_MODES = ("down", "half_up", "half_even", "up")
+PLANS = ("paid", "free", "trial")
+LANGUAGES = ("en", "ja", "ko")
+
+
+@dataclass(frozen=True)
+class Tier:
+    """One row of a tier table: lower/upper are percentages (None = unbounded)."""
+
+    lower: Fraction | None
+    lower_inclusive: bool
+    upper: Fraction | None
+    upper_inclusive: bool
+    credit: Fraction
+
+    def __post_init__(self) -> None:
+        if self.credit < 0:
+            raise ValueError("tier credit must not be negative")
+        if self.lower is not None and self.upper is not None:
+            if self.lower > self.upper or (self.lower == self.upper and not (
+                    self.lower_inclusive and self.upper_inclusive)):
+                raise ValueError("tier is empty: lower bound is not below upper bound")
+
+    def contains(self, pct: Fraction) -> bool:
+        if self.lower is not None:
+            if pct < self.lower or (pct == self.lower and not self.lower_inclusive):
+                return False
+        if self.upper is not None:
+            if pct > self.upper or (pct == self.upper and not self.upper_inclusive):
+                return False
+        return True
+
+    def describe(self) -> str:
+        """"99.0% <= A < 99.9%" — the row as the contract's table writes it."""
+        parts = []
+        if self.lower is not None:
+            parts.append(f"{format_percent(self.lower)}% {'<=' if self.lower_inclusive else '<'} ")
+        parts.append("A")
+        if self.upper is not None:
+            parts.append(f" {'<=' if self.upper_inclusive else '<'} {format_percent(self.upper)}%")
+        return "".join(parts)
+
+
+def format_percent(value: Fraction) -> str:
+    """Short exact-ish form of a bound for display: 99.95 -> "99.95", 99 -> "99.0"."""
+    text = format((Decimal(value.numerator) / Decimal(value.denominator)).normalize(), "f")
+    return text if "." in text else text + ".0"
+
+
+@dataclass(frozen=True)
+class Regime:
+    name: str
+    title: str
+    timezone: str
+    scope: str
+    target: Fraction
+    credit_unit: str
+    tiers: tuple[Tier, ...]
+    cap: Fraction | None = None
+    day_divisor: str | int = "month"
+    rounding: str = "down"
+    rounding_unit: Fraction | None = None  # None: the currency's minor unit
+    prices_include_tax: bool = False
+    tax_rate: Fraction = Fraction(0)
+    notice_based: bool = False
+    awareness: str = "detection"
+    claim_window_days: int | None = None
+    credit_applies_after_months: int | None = None
+    eligible_plans: frozenset[str] = frozenset({"paid"})
+    maintenance_notice_days: int = 7
+    ambiguous_bounds: tuple[Fraction, ...] = ()
+    clauses: tuple[str, ...] = ()
+    language: str = "en"
+    builtin: bool = field(default=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.scope not in SCOPES:
+            raise ValueError(f"scope must be one of {SCOPES}")
+        if self.credit_unit not in CREDIT_UNITS:
+            raise ValueError(f"credit_unit must be one of {CREDIT_UNITS}")
+        if self.awareness not in AWARENESS:
+            raise ValueError(f"awareness must be one of {AWARENESS}")
+        if self.rounding not in ROUNDING_MODES:
+            raise ValueError(f"rounding must be one of {ROUNDING_MODES}")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {self.timezone!r}") from None
+        problem = tier_table_problem(self.tiers)
+        if problem:
+            raise ValueError(problem)
+
+    def tier_for(self, availability_percent: Fraction) -> Tier | None:
+        for tier in self.tiers:
+            if tier.contains(availability_percent):
+                return tier
+        return None
+
+    def credit_for(self, availability_percent: Fraction) -> tuple[Fraction, Tier | None, bool]:
+        """(credit after cap, the tier, whether the cap cut it)."""
+        tier = self.tier_for(availability_percent)
+        credit = tier.credit if tier else Fraction(0)
+        if self.cap is not None and credit > self.cap:
+            return self.cap, tier, True
+        return credit, tier, False
+
+    def bounds(self) -> list[Fraction]:
+        values = {b for t in self.tiers for b in (t.lower, t.upper) if b is not None}
+        return sorted(values | {self.target})
+
+
+def tier_table_problem(tiers: tuple[Tier, ...]) -> str | None:
+    """A valid table is one contiguous run of tiers from "no lower bound" upwards, adjacent rows
+    meeting at one bound that exactly one of them includes, and credit never smaller for lower
+    availability. That makes the tier of any availability unique and the credit monotone."""
+    if not tiers:
+        return "a regime needs at least one tier"
+    ordered = sorted(tiers, key=lambda t: (t.upper is None, t.upper if t.upper is not None else 0))
+    if ordered[0].lower is not None and ordered[0].lower > 0:
+        return (f"the lowest tier must reach down to 0% (its lower bound is "
+                f"{format_percent(ordered[0].lower)}%): availability below it would earn no credit")
+    for low, high in zip(ordered, ordered[1:]):
+        if low.upper is None or high.lower is None or low.upper != high.lower:
+            return (f"tiers {low.describe()} and {high.describe()} do not meet: every availability "
+                    f"below the top tier must fall in exactly one tier")
+        if low.upper_inclusive == high.lower_inclusive:
+            which = "both include" if low.upper_inclusive else "neither includes"
+            return f"tiers {low.describe()} and {high.describe()}: {which} {format_percent(low.upper)}%"
+        if low.credit < high.credit:
+            return (f"tier {low.describe()} gives less credit than {high.describe()}: "
+                    f"more downtime must never lower the credit")
+    return None
+
+
+REGIME_KEYS = (
+    "extends", "title", "clauses", "language", "timezone", "scope", "target", "credit_unit",
+    "tiers", "cap", "day_divisor", "rounding", "rounding_unit", "prices_include_tax", "tax_rate",
+    "notice_based", "awareness", "claim_window_days", "credit_applies_after_months",
+    "eligible_plans", "maintenance_notice_days", "ambiguous_bounds",
+)
+
+
+def parse_tier(data: Any, path: Path, problems: Problems) -> Tier | None:
+    table = Table(data, path, problems, what="tier table ({lower, upper, bounds, credit})")
+    before = len(problems.items)
+    lower = percent(table.raw("lower"), table.key("lower"), problems) if table.has("lower") else None
+    upper = percent(table.raw("upper"), table.key("upper"), problems) if table.has("upper") else None
+    bounds = table.str("bounds", required=True)
+    if bounds is not None and (len(bounds) != 2 or bounds[0] not in "[(" or bounds[1] not in "])"):
+        problems.add(table.key("bounds"), f"must be one of \"[)\", \"(]\", \"[]\", \"()\"; got {bounds!r}")
+        bounds = None
+    credit = percent(table.raw("credit"), table.key("credit"), problems, allow_suffix=False) \
+        if table.has("credit") else None
+    if not table.has("credit"):
+        problems.add(table.key("credit"), "is required")
+    table.finish()
+    if len(problems.items) != before or bounds is None or credit is None:
+        return None
+    try:
+        return Tier(lower, bounds[0] == "[", upper, bounds[1] == "]", credit)
+    except ValueError as exc:
+        problems.add(path, str(exc))
+        return None
+
+
+def parse_regime(name: str, data: Any, path: Path, problems: Problems,
+                 known: Mapping[str, Mapping[str, Any]] | None = None, *, builtin: bool = False) -> Regime | None:
+    """Validate one [regime.NAME] table. `extends = "lineworks"` starts from another regime's keys."""
+    if isinstance(data, dict) and "extends" in data:
+        base_name = data["extends"]
+        if not isinstance(base_name, str) or not known or base_name not in known:
+            problems.add(path + ("extends",), f"unknown regime {base_name!r} to extend")
+            return None
+        merged = dict(known[base_name])
+        merged.update({k: v for k, v in data.items() if k != "extends"})
+        data = merged
+    table = Table(data, path, problems, what="regime table")
+    before = len(problems.items)
+    title = table.str("title", name)
+    clauses = table.str_list("clauses")
+    language = table.str("language", "en", choices=LANGUAGES)
+    tz = table.str("timezone", required=True)
+    if tz is not None:
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.add(table.key("timezone"), f"unknown time zone {tz!r} (use an IANA name such as Asia/Tokyo)")
+    scope = table.str("scope", required=True, choices=SCOPES)
+    target = percent(table.raw("target"), table.key("target"), problems) if table.has("target") else None
+    if not table.has("target"):
+        problems.add(table.key("target"), "is required")
+    elif target is not None and not 0 < target <= 100:
+        problems.add(table.key("target"), "must be a percentage above 0 and at most 100")
+    credit_unit = table.str("credit_unit", required=True, choices=CREDIT_UNITS)
+    tiers = tuple(t for p, d in table.table_list("tiers") if (t := parse_tier(d, p, problems)) is not None)
+    if not table.has("tiers"):
+        problems.add(table.key("tiers"), "is required")
+    cap = percent(table.raw("cap"), table.key("cap"), problems, allow_suffix=False) if table.has("cap") else None
+    divisor_raw = table.raw("day_divisor", "month")
+    day_divisor: str | int = "month"
+    if divisor_raw == "month" or (isinstance(divisor_raw, int) and not isinstance(divisor_raw, bool)
+                                  and 1 <= divisor_raw <= 31):
+        day_divisor = divisor_raw
+    else:
+        problems.add(table.key("day_divisor"), f"must be \"month\" or a number of days (1-31); got {divisor_raw!r}")
+    rounding = table.str("rounding", "down", choices=ROUNDING_MODES)
+    rounding_unit = None
+    if table.has("rounding_unit"):
+        rounding_unit = percent(table.raw("rounding_unit"), table.key("rounding_unit"), problems,
+                                allow_suffix=False)
+        if rounding_unit is not None and rounding_unit <= 0:
+            problems.add(table.key("rounding_unit"), "must be above zero")
+    prices_include_tax = table.bool("prices_include_tax", False)
+    tax_rate = ratio_from_percent(table.raw("tax_rate", "0%"), table.key("tax_rate"), problems)
+    notice_based = table.bool("notice_based", False)
+    awareness = table.str("awareness", "detection", choices=AWARENESS)
+    claim_window_days = table.int("claim_window_days", minimum=1)
+    credit_applies = table.int("credit_applies_after_months", minimum=0, maximum=24)
+    plans = table.str_list("eligible_plans") or ("paid",)
+    for plan in plans:
+        if plan not in PLANS:
+            problems.add(table.key("eligible_plans"), f"unknown plan {plan!r} (plans: {', '.join(PLANS)})")
+    notice_days = table.int("maintenance_notice_days", 7, minimum=0)
+    ambiguous = tuple(v for i, raw in enumerate(table.raw("ambiguous_bounds", []) or [])
+                      if (v := percent(raw, table.key("ambiguous_bounds") + (i,), problems)) is not None)
+    table.finish()
+    problem = tier_table_problem(tiers) if tiers else None
+    if problem:
+        problems.add(table.key("tiers"), problem)
+    if len(problems.items) != before:
+        return None
+    return Regime(
+        name=name, title=title, timezone=tz, scope=scope, target=target, credit_unit=credit_unit,
+        tiers=tiers, cap=cap, day_divisor=day_divisor, rounding=rounding, rounding_unit=rounding_unit,
+        prices_include_tax=prices_include_tax, tax_rate=tax_rate, notice_based=notice_based,
+        awareness=awareness, claim_window_days=claim_window_days,
+        credit_applies_after_months=credit_applies, eligible_plans=frozenset(plans),
+        maintenance_notice_days=notice_days, ambiguous_bounds=ambiguous, clauses=clauses,
+        language=language, builtin=builtin,
+    )
+
+
+def builtin_regime_tables() -> dict[str, dict[str, Any]]:
+    text = resources.files("reports").joinpath("regimes.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)["regime"]
+
+
+def builtin_regimes() -> dict[str, Regime]:
+    tables = builtin_regime_tables()
+    problems = Problems()
+    regimes = {name: parse_regime(name, data, ("regime", name), problems, tables, builtin=True)
+               for name, data in tables.items()}
+    if problems:  # a broken shipped file is a bug, not a user error
+        raise RuntimeError(f"built-in regimes are invalid: {problems.items}")
+    return regimes  # type: ignore[return-value]
