@@ -1,0 +1,313 @@
+"""SQLite storage through sqlite-utils: per-minute aggregates, windows, notices, an append-only
+audit log. The schema is created and upgraded by the registered MIGRATIONS, in order, once each.
+
+Minutes are stored once per (domain, minute) as counts; contributions are additive and made
+idempotent by their source: a file's digest for `slamon ingest`, a (domain, minute) marker for
+minutes the daemon closes."""
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+import sqlite_utils
+
+from monitor.config import Notice, Window
+from monitor.errors import InputError, SlamonError
+
+OUTCOMES = ("ok", "client_error", "server_error", "timeout", "connect_error", "tls_error", "dns_error",
+            "monitor_error")
+ERROR_OUTCOMES = frozenset({"server_error", "timeout", "connect_error", "tls_error", "dns_error"})
+COUNT_COLUMNS = ("requests", "errors") + OUTCOMES
+
+
+class StorageError(SlamonError):
+    """The database cannot be used (missing, locked, newer schema)."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    apply: Callable[[sqlite_utils.Database], None]
+
+
+def _m001_initial(db: sqlite_utils.Database) -> None:
+    counts = ", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in COUNT_COLUMNS)
+    db.executescript(f"""
+    CREATE TABLE domains (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+    CREATE TABLE minute_counts (
+        domain_id INTEGER NOT NULL REFERENCES domains(id),
+        minute INTEGER NOT NULL,            -- UTC epoch seconds // 60
+        {counts},
+        PRIMARY KEY (domain_id, minute)
+    ) WITHOUT ROWID;
+    CREATE TABLE ingested_sources (
+        digest TEXT PRIMARY KEY, name TEXT NOT NULL, lines INTEGER NOT NULL, loaded INTEGER NOT NULL,
+        rejected INTEGER NOT NULL, domain_minutes INTEGER NOT NULL, ingested_at TEXT NOT NULL
+    );
+    CREATE TABLE windows (
+        id INTEGER PRIMARY KEY, kind TEXT NOT NULL, domains TEXT NOT NULL, contracts TEXT NOT NULL,
+        start TEXT NOT NULL, "end" TEXT, announced_at TEXT, reason TEXT NOT NULL,
+        created_at TEXT NOT NULL, created_by TEXT NOT NULL
+    );
+    CREATE TABLE notices (
+        id INTEGER PRIMARY KEY, contract TEXT NOT NULL, domain TEXT, at TEXT NOT NULL, kind TEXT NOT NULL,
+        note TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL, created_by TEXT NOT NULL
+    );
+    CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+        entity TEXT NOT NULL, entity_id TEXT NOT NULL, before TEXT, after TEXT, reason TEXT NOT NULL
+    );
+    CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+    """)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial schema: minute counts, sources, windows, notices, audit log", _m001_initial),
+)
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+class Storage:
+    """One connection; the process that holds it is the database's writer."""
+
+    def __init__(self, path: str | Path, *, must_exist: bool = False):
+        self.path = Path(path)
+        if must_exist and not self.path.exists():
+            raise InputError(f"no database at {self.path}: ingest samples or run the daemon first")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite_utils.Database(self.path)
+            self.db.execute("PRAGMA busy_timeout = 10000")
+            self.db.enable_wal()
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self.db.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(f"cannot open database {self.path}: {exc}") from None
+        self._domain_ids: dict[str, int] = {}
+
+    def __enter__(self) -> "Storage":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- schema -------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        self.db.execute("CREATE TABLE IF NOT EXISTS _migrations (version INTEGER PRIMARY KEY, name TEXT, "
+                        "applied_at TEXT)")
+        applied = {row[0] for row in self.db.execute("SELECT version FROM _migrations").fetchall()}
+        newest = max(m.version for m in MIGRATIONS)
+        if applied and max(applied) > newest:
+            raise StorageError(f"{self.path} has schema version {max(applied)}, newer than this slamon "
+                               f"({newest}): upgrade slamon")
+        for migration in MIGRATIONS:
+            if migration.version in applied:
+                continue
+            with self.db.atomic():
+                migration.apply(self.db)
+                self.db.execute("INSERT INTO _migrations VALUES (?, ?, ?)",
+                                [migration.version, migration.name, now_utc().isoformat()])
+
+    def schema_version(self) -> int:
+        return self.db.execute("SELECT MAX(version) FROM _migrations").fetchone()[0]
+
+    # --- minute counts --------------------------------------------------------------------
+
+    def domain_ids(self, names: Iterable[str]) -> dict[str, int]:
+        """Ids for domain names, creating rows for new names."""
+        result = {}
+        for name in names:
+            if name not in self._domain_ids:
+                self.db.execute("INSERT OR IGNORE INTO domains (name) VALUES (?)", [name])
+                self._domain_ids[name] = self.db.execute("SELECT id FROM domains WHERE name = ?",
+                                                         [name]).fetchone()[0]
+            result[name] = self._domain_ids[name]
+        return result
+
+    def known_domain_ids(self) -> dict[str, int]:
+        return {name: id_ for id_, name in self.db.execute("SELECT id, name FROM domains").fetchall()}
+
+    def add_minute_counts(self, rows: Iterable[Sequence[int]]) -> None:
+        """Add (domain_id, minute, requests, errors, *per-outcome counts) to what is stored."""
+        columns = ", ".join(COUNT_COLUMNS)
+        marks = ", ".join("?" for _ in range(len(COUNT_COLUMNS) + 2))
+        updates = ", ".join(f"{c} = {c} + excluded.{c}" for c in COUNT_COLUMNS)
+        self.db.conn.executemany(
+            f"INSERT INTO minute_counts (domain_id, minute, {columns}) VALUES ({marks}) "
+            f"ON CONFLICT (domain_id, minute) DO UPDATE SET {updates}", rows)
+
+    def source_ingested(self, digest: str) -> dict | None:
+        row = self.db.execute("SELECT name, ingested_at FROM ingested_sources WHERE digest = ?", [digest]).fetchone()
+        return {"name": row[0], "ingested_at": row[1]} if row else None
+
+    def record_source(self, digest: str, name: str, lines: int, loaded: int, rejected: int,
+                      domain_minutes: int) -> None:
+        self.db.execute("INSERT INTO ingested_sources VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [digest, name, lines, loaded, rejected, domain_minutes, now_utc().isoformat()])
+
+    def minute_count_rows(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM minute_counts").fetchone()[0]
+
+    def has_minutes(self, start: int, end: int) -> bool:
+        return self.db.execute("SELECT 1 FROM minute_counts WHERE minute >= ? AND minute < ? LIMIT 1",
+                               [start, end]).fetchone() is not None
+
+    def unhealthy_minutes(self, start: int, end: int, min_samples: int, num: int, den: int
+                          ) -> Iterator[tuple[str, int, int, int]]:
+        """(domain, minute, requests, errors) of stored minutes that are not up under
+        (min_samples, num/den): too few samples or an error rate strictly above num/den."""
+        return self.db.execute(
+            "SELECT d.name, m.minute, m.requests, m.errors FROM minute_counts m JOIN domains d ON d.id = m.domain_id "
+            "WHERE m.minute >= ? AND m.minute < ? AND (m.requests < ? OR m.errors * ? > ? * m.requests)",
+            [start, end, min_samples, den, num])
+
+    def missing_ranges(self, start: int, end: int) -> dict[str, list[tuple[int, int]]]:
+        """Per domain with any stored minute in [start, end): the [a, b) ranges with no row.
+        Domains without any row in the range are absent from the result."""
+        ranges: dict[str, list[tuple[int, int]]] = {}
+        firsts = self.db.execute(
+            "SELECT d.name, MIN(m.minute) FROM minute_counts m JOIN domains d ON d.id = m.domain_id "
+            "WHERE m.minute >= ? AND m.minute < ? GROUP BY m.domain_id", [start, end]).fetchall()
+        for name, first in firsts:
+            ranges[name] = [(start, first)] if first > start else []
+        for name, minute, nxt in self.db.execute(
+                "SELECT d.name, g.minute, g.nxt FROM (SELECT domain_id, minute, LEAD(minute) OVER "
+                "(PARTITION BY domain_id ORDER BY minute) AS nxt FROM minute_counts "
+                "WHERE minute >= ? AND minute < ?) g JOIN domains d ON d.id = g.domain_id "
+                "WHERE g.nxt IS NULL OR g.nxt > g.minute + 1", [start, end]):
+            gap_end = end if nxt is None else nxt
+            if minute + 1 < gap_end:
+                ranges[name].append((minute + 1, gap_end))
+        return ranges
+
+    def counts_at(self, domain: str, minutes: Sequence[int]) -> dict[int, tuple[int, int]]:
+        if not minutes:
+            return {}
+        rows = self.db.execute(
+            "SELECT m.minute, m.requests, m.errors FROM minute_counts m JOIN domains d ON d.id = m.domain_id "
+            "WHERE d.name = ? AND m.minute IN (SELECT value FROM json_each(?))",
+            [domain, json.dumps(list(minutes))])
+        return {minute: (req, err) for minute, req, err in rows}
+
+    def minute_rows(self, domain: str, start: int, end: int) -> list[dict]:
+        cols = ", ".join(f"m.{c}" for c in COUNT_COLUMNS)
+        cursor = self.db.execute(
+            f"SELECT m.minute, {cols} FROM minute_counts m JOIN domains d ON d.id = m.domain_id "
+            f"WHERE d.name = ? AND m.minute >= ? AND m.minute < ? ORDER BY m.minute", [domain, start, end])
+        names = ("minute",) + COUNT_COLUMNS
+        return [dict(zip(names, row)) for row in cursor]
+
+    # --- windows, notices, audit ------------------------------------------------------------
+
+    def _audit(self, actor: str, action: str, entity: str, entity_id: str, before: dict | None,
+               after: dict | None, reason: str) -> None:
+        self.db.execute(
+            "INSERT INTO audit_log (at, actor, action, entity, entity_id, before, after, reason) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [now_utc().isoformat(), actor, action, entity, entity_id,
+             json.dumps(before, sort_keys=True) if before is not None else None,
+             json.dumps(after, sort_keys=True) if after is not None else None, reason])
+
+    def _window_row(self, window_id: int) -> dict | None:
+        row = self.db.execute("SELECT id, kind, domains, contracts, start, \"end\", announced_at, reason, "
+                              "created_at, created_by FROM windows WHERE id = ?", [window_id]).fetchone()
+        if row is None:
+            return None
+        keys = ("id", "kind", "domains", "contracts", "start", "end", "announced_at", "reason", "created_at",
+                "created_by")
+        record = dict(zip(keys, row))
+        record["domains"] = json.loads(record["domains"])
+        record["contracts"] = json.loads(record["contracts"])
+        return record
+
+    def add_window(self, window: Window, *, actor: str, reason: str | None = None) -> int:
+        with self.db.atomic():
+            cursor = self.db.execute(
+                "INSERT INTO windows (kind, domains, contracts, start, \"end\", announced_at, reason, created_at, "
+                "created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [window.kind, json.dumps(list(window.domains)), json.dumps(list(window.contracts)),
+                 _iso(window.start), _iso(window.end), _iso(window.announced_at), window.reason,
+                 now_utc().isoformat(), actor])
+            window_id = cursor.lastrowid
+            self._audit(actor, "add", "window", str(window_id), None, self._window_row(window_id),
+                        reason or window.reason)
+        return window_id
+
+    def end_window(self, window_id: int, end: datetime, *, actor: str, reason: str) -> dict:
+        with self.db.atomic():
+            before = self._window_row(window_id)
+            if before is None:
+                raise InputError(f"no window with id {window_id}")
+            start = datetime.fromisoformat(before["start"])
+            if end <= start:
+                raise InputError(f"the end {end.isoformat()} is not after the window's start {before['start']}")
+            if before["end"] is not None and datetime.fromisoformat(before["end"]) <= end:
+                raise InputError(f"window {window_id} already ended at {before['end']}")
+            self.db.execute("UPDATE windows SET \"end\" = ? WHERE id = ?", [end.isoformat(), window_id])
+            after = self._window_row(window_id)
+            self._audit(actor, "end", "window", str(window_id), before, after, reason)
+        return after
+
+    def windows(self) -> list[Window]:
+        rows = self.db.execute("SELECT id FROM windows ORDER BY id").fetchall()
+        result = []
+        for (window_id,) in rows:
+            r = self._window_row(window_id)
+            result.append(Window(
+                kind=r["kind"], start=datetime.fromisoformat(r["start"]),
+                end=datetime.fromisoformat(r["end"]) if r["end"] else None, reason=r["reason"],
+                domains=tuple(r["domains"]), contracts=tuple(r["contracts"]),
+                announced_at=datetime.fromisoformat(r["announced_at"]) if r["announced_at"] else None,
+                id=f"db-{window_id}", source="database"))
+        return result
+
+    def add_notice(self, notice: Notice, *, actor: str, reason: str | None = None) -> int:
+        with self.db.atomic():
+            cursor = self.db.execute(
+                "INSERT INTO notices (contract, domain, at, kind, note, created_at, created_by) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [notice.contract, notice.domain, notice.at.isoformat(), notice.kind, notice.note,
+                 now_utc().isoformat(), actor])
+            notice_id = cursor.lastrowid
+            after = {"id": notice_id, "contract": notice.contract, "domain": notice.domain,
+                     "at": notice.at.isoformat(), "kind": notice.kind, "note": notice.note}
+            self._audit(actor, "add", "notice", str(notice_id), None, after,
+                        reason or notice.note or f"{notice.kind} notice")
+        return notice_id
+
+    def notices(self) -> list[Notice]:
+        rows = self.db.execute("SELECT id, contract, domain, at, kind, note FROM notices ORDER BY id").fetchall()
+        return [Notice(contract=c, at=datetime.fromisoformat(at), kind=k, domain=d, note=note, id=f"db-{i}",
+                       source="database") for i, c, d, at, k, note in rows]
+
+    def audit_rows(self) -> list[dict]:
+        cursor = self.db.execute("SELECT id, at, actor, action, entity, entity_id, before, after, reason "
+                                 "FROM audit_log ORDER BY id")
+        keys = ("id", "at", "actor", "action", "entity", "entity_id", "before", "after", "reason")
+        rows = []
+        for row in cursor:
+            record = dict(zip(keys, row))
+            for key in ("before", "after"):
+                record[key] = json.loads(record[key]) if record[key] else None
+            rows.append(record)
+        return rows

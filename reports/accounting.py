@@ -1,0 +1,303 @@
+"""A contract's month: its scopes' minutes classified, availability, the tier, the money owed,
+deadlines and warnings. Storage is read through MinuteSource; everything else is pure."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from fractions import Fraction
+from typing import Iterable, Mapping, Sequence
+from zoneinfo import ZoneInfo
+
+from monitor.config import Config, ContractConfig, Notice, Window
+from monitor.detector import (Count, ExclusionSpan, ScopeAccount, Thresholds, account_scope,
+                              first_minute_starting_at_or_after, minute_of)
+from monitor.errors import InputError
+from monitor.values import epoch_seconds
+from reports.compensation import (Amount, add_months, billing_month, claim_deadline, currency_unit,
+                                  days_credit, percent_credit, truncated_percent)
+from reports.regimes import Regime, Tier, format_percent
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+@dataclass(frozen=True)
+class Period:
+    label: str
+    timezone: str
+    start_local: datetime
+    end_local: datetime
+    start_minute: int
+    end_minute: int
+
+    @property
+    def total_minutes(self) -> int:
+        return self.end_minute - self.start_minute
+
+    @property
+    def days(self) -> int:
+        return (self.end_local.date() - self.start_local.date()).days
+
+
+def parse_period(text: str) -> tuple[int, int]:
+    match = _PERIOD_RE.match(text or "")
+    if not match:
+        raise InputError(f"--period must be YYYY-MM, got {text!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def month_period(label: str, tz_name: str) -> Period:
+    """The calendar month in a zone: local midnight of the 1st to local midnight of the next 1st.
+    Minutes are counted on the UTC timeline, so DST months have 44,580 or 44,700 minutes."""
+    year, month = parse_period(label)
+    tz = ZoneInfo(tz_name)
+    start = datetime(year, month, 1, tzinfo=tz)
+    end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=tz)
+    return Period(label, tz_name, start, end, minute_to_index(start), minute_to_index(end))
+
+
+def minute_to_index(moment: datetime) -> int:
+    return (moment - EPOCH) // timedelta(minutes=1)
+
+
+def minute_start(minute: int, tz: ZoneInfo | timezone = timezone.utc) -> datetime:
+    return (EPOCH + timedelta(minutes=minute)).astimezone(tz)
+
+
+class MinuteSource:
+    """Reads a range of stored minutes for many scopes at once.
+
+    For each (min_samples, threshold) it fetches only the minutes that are not up, and the
+    ranges with no row at all; every other stored minute is up. So a scope's mapping holds just
+    the minutes that matter, and the detector is told that absent minutes are up."""
+
+    def __init__(self, storage, start: int, end: int):
+        self.storage = storage
+        self.start, self.end = start, end
+        self._unhealthy: dict[Thresholds, dict[str, dict[int, tuple[int, int]]]] = {}
+        self._missing: dict[str, list[tuple[int, int]]] | None = None
+
+    def _unhealthy_for(self, thresholds: Thresholds) -> dict[str, dict[int, tuple[int, int]]]:
+        if thresholds not in self._unhealthy:
+            by_domain: dict[str, dict[int, tuple[int, int]]] = {}
+            t = thresholds.error_threshold
+            for domain, minute, requests, errors in self.storage.unhealthy_minutes(
+                    self.start, self.end, thresholds.min_samples, t.numerator, t.denominator):
+                by_domain.setdefault(domain, {})[minute] = (requests, errors)
+            self._unhealthy[thresholds] = by_domain
+        return self._unhealthy[thresholds]
+
+    def _missing_minutes(self, domain: str, start: int, end: int) -> set[int]:
+        if self._missing is None:
+            self._missing = self.storage.missing_ranges(self.start, self.end)
+        ranges = self._missing.get(domain, [(self.start, self.end)])
+        return {m for a, b in ranges for m in range(max(a, start), min(b, end))}
+
+    def scope_minutes(self, domains: Sequence[str], thresholds: Thresholds, start: int, end: int) -> dict[int, Count]:
+        unhealthy = self._unhealthy_for(thresholds)
+        rows = {d: {m: v for m, v in unhealthy.get(d, {}).items() if start <= m < end} for d in domains}
+        missing = {d: self._missing_minutes(d, start, end) for d in domains}
+        minutes = set().union(*rows.values(), *missing.values())
+        pooled = dict.fromkeys(minutes, (0, 0))
+        for d in domains:
+            needed = [m for m in minutes if m not in rows[d] and m not in missing[d]]
+            known = {**rows[d], **self.storage.counts_at(d, needed)}
+            for m, (requests, errors) in known.items():
+                r, e = pooled[m]
+                pooled[m] = (r + requests, e + errors)
+        return {m: Count(r, e) for m, (r, e) in pooled.items()}
+
+
+@dataclass(frozen=True)
+class WindowUse:
+    window: Window
+    minutes: int
+
+
+@dataclass(frozen=True)
+class Warning:
+    code: str
+    message: str
+    scope: str | None = None
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "scope": self.scope, "message": self.message}
+
+
+@dataclass(frozen=True)
+class ScopeResult:
+    name: str
+    domains: tuple[str, ...]
+    account: ScopeAccount
+    tier: Tier | None
+    worst_case_tier: Tier | None
+    credit: Fraction
+    credit_capped: bool
+    amount: Amount | None
+    monthly_fee: Decimal | None
+    licenses: int | None
+    resolution_date: date | None
+    windows: tuple[WindowUse, ...]
+    notices: tuple[Notice, ...]
+
+    @property
+    def credit_amount(self) -> Decimal:
+        return self.amount.rounded if self.amount else Decimal(0)
+
+
+@dataclass(frozen=True)
+class ContractResult:
+    contract: ContractConfig
+    regime: Regime
+    period: Period
+    awareness: str
+    scopes: tuple[ScopeResult, ...]
+    claim_deadline: date | None
+    credit_applies: date | None
+    billing_month: tuple[date, date] | None
+    warnings: tuple[Warning, ...] = field(default_factory=tuple)
+
+    @property
+    def credit_amount(self) -> Decimal:
+        return sum((s.credit_amount for s in self.scopes), Decimal(0))
+
+
+def exclusion_span(window: Window, period: Period) -> ExclusionSpan:
+    start = first_minute_starting_at_or_after(epoch_seconds(window.start))
+    end = first_minute_starting_at_or_after(epoch_seconds(window.end)) if window.end else period.end_minute
+    return ExclusionSpan(start, max(start, end), window.kind, window.reason, window.id)
+
+
+def _overlaps(window: Window, period: Period) -> bool:
+    return window.start < period.end_local and (window.end is None or window.end > period.start_local)
+
+
+def account_contract(contract: ContractConfig, regime: Regime, period: Period, source: MinuteSource,
+                     windows: Sequence[Window], notices: Sequence[Notice], domain_thresholds: Mapping[str, Thresholds]
+                     ) -> ContractResult:
+    tz = ZoneInfo(period.timezone)
+    awareness = contract.awareness or regime.awareness if regime.notice_based else "detection"
+    if regime.scope == "contract":
+        scope_defs = [(contract.id, contract.domains)]
+    else:
+        scope_defs = [(d, (d,)) for d in contract.domains]
+    warnings: list[Warning] = []
+    scopes = []
+    for name, domains in scope_defs:
+        # pooled scopes decide on the strictest settings of their domains
+        thresholds = Thresholds(max(domain_thresholds[d].min_samples for d in domains),
+                                min(domain_thresholds[d].error_threshold for d in domains))
+        applying = [w for w in windows if w.applies_to(contract.id, domains) and _overlaps(w, period)]
+        scope_notices = tuple(n for n in notices if n.contract == contract.id
+                              and (n.domain is None or n.domain in domains))
+        account = account_scope(
+            period.start_minute, period.end_minute,
+            source.scope_minutes(domains, thresholds, period.start_minute, period.end_minute),
+            thresholds, [exclusion_span(w, period) for w in applying],
+            [minute_of(epoch_seconds(n.at)) for n in scope_notices], awareness, absent="up")
+        scopes.append(_price_scope(contract, regime, period, tz, name, domains, account,
+                                   tuple(WindowUse(w, account.excluded_by_window.get(w.id, 0)) for w in applying),
+                                   scope_notices, warnings))
+
+    deadline = claim_deadline(period.end_local.date(), regime.claim_window_days) if regime.claim_window_days else None
+    applies = (add_months(period.start_local.date(), regime.credit_applies_after_months)
+               if regime.credit_applies_after_months is not None else None)
+    bmonth = billing_month(applies, contract.billing_day) if applies else None
+    return ContractResult(contract, regime, period, awareness, tuple(scopes), deadline, applies, bmonth,
+                          tuple(warnings))
+
+
+def _price_scope(contract: ContractConfig, regime: Regime, period: Period, tz: ZoneInfo, name: str,
+                 domains: tuple[str, ...], account: ScopeAccount, windows: tuple[WindowUse, ...],
+                 notices: tuple[Notice, ...], warnings: list[Warning]) -> ScopeResult:
+    pct = account.availability * 100
+    worst_pct = account.worst_case_availability * 100
+    credit, tier, capped = regime.credit_for(pct)
+    worst_credit, worst_tier, _ = regime.credit_for(worst_pct)
+    unit = regime.rounding_unit or currency_unit(contract.currency)
+    resolution = (minute_start(account.last_counted_minute, tz).date()
+                  if account.last_counted_minute is not None else None)
+    licenses = contract.licenses_on(resolution or period.end_local.date() - timedelta(days=1))
+    fee = contract.fee_for(name) if regime.credit_unit == "percent" else None
+    amount = None
+    eligible = contract.plan in regime.eligible_plans
+    if credit and eligible:
+        if regime.credit_unit == "days":
+            divisor = contract.day_divisor or regime.day_divisor
+            divisor = period.days if divisor == "month" else divisor
+            if licenses is None:
+                warnings.append(Warning("licenses_unknown", f"no licence count on {resolution}: the amount "
+                                        f"cannot be computed; add [[contract.licenses]] since = ...", name))
+            else:
+                amount = days_credit(contract.unit_price, include_tax=regime.prices_include_tax,
+                                     tax_rate=regime.tax_rate, credit_days=credit, divisor=divisor,
+                                     licenses=licenses, currency=contract.currency, rounding=regime.rounding,
+                                     unit=unit)
+        else:
+            amount = percent_credit(fee, credit, currency=contract.currency, rounding=regime.rounding, unit=unit)
+    elif credit and not eligible:
+        warnings.append(Warning(
+            "plan_not_eligible", f"plan {contract.plan!r} is not eligible for compensation under {regime.name} "
+            f"(eligible: {', '.join(sorted(regime.eligible_plans))}): the tier would give {credit}"
+            f"{' days' if regime.credit_unit == 'days' else '%'}, nothing is owed", name))
+
+    if capped:
+        warnings.append(Warning("credit_capped", f"the tier gives {tier.credit} but {regime.name} caps the credit "
+                                f"at {regime.cap} a month", name))
+    if worst_credit != credit:
+        warnings.append(Warning(
+            "coverage_too_low", f"{account.unknown_minutes} unknown minutes: availability is "
+            f"{truncated_percent(account.availability)}% but may be as low as "
+            f"{truncated_percent(account.worst_case_availability)}%, which would give {worst_credit}"
+            f"{' days' if regime.credit_unit == 'days' else '%'} instead of {credit}: coverage too low to decide "
+            f"the tier", name))
+    if pct in regime.bounds():
+        ambiguous = pct in regime.ambiguous_bounds
+        warnings.append(Warning(
+            "exact_tier_boundary",
+            f"availability is exactly {format_percent(pct)}%, a tier boundary of {regime.name}"
+            + (f": the clause's text and its table disagree here; this report follows the table "
+               f"({tier.describe() if tier else 'no tier'})" if ambiguous else
+               f" ({tier.describe() if tier else 'no credit tier'} applies)"), name))
+    for use in windows:
+        w = use.window
+        if w.kind != "maintenance":
+            continue
+        if w.announced_at is None:
+            warnings.append(Warning("maintenance_no_notice", f"maintenance window {w.id} ({w.start.isoformat()}, "
+                                    f"{w.reason}) has no recorded announcement; it stays excluded "
+                                    f"({use.minutes} minutes) but its notice must be evidenced", name))
+        elif w.start - w.announced_at < timedelta(days=regime.maintenance_notice_days):
+            warnings.append(Warning("maintenance_short_notice", f"maintenance window {w.id} ({w.start.isoformat()}, "
+                                    f"{w.reason}) was announced {w.announced_at.isoformat()}, less than "
+                                    f"{regime.maintenance_notice_days} days ahead; it stays excluded "
+                                    f"({use.minutes} minutes) as a short-notice window", name))
+    return ScopeResult(name, domains, account, tier, worst_tier, credit if eligible else Fraction(0), capped, amount,
+                       fee, licenses, resolution, windows, notices)
+
+
+def build_reports(config: Config, storage, period_label: str, contract_ids: Iterable[str] = ()) -> list[ContractResult]:
+    """Every named contract (all when none are named), each in its own zone's month."""
+    ids = list(contract_ids) or list(config.contracts)
+    unknown = [c for c in ids if c not in config.contracts]
+    if unknown:
+        raise InputError(f"unknown contract {', '.join(map(repr, unknown))} (known: "
+                         f"{', '.join(config.contracts) or 'none'})")
+    contracts = [config.contracts[c] for c in ids]
+    periods = {}
+    for contract in contracts:
+        regime = config.regimes[contract.regime]
+        periods[contract.id] = month_period(period_label, contract.timezone or regime.timezone)
+    start = min(p.start_minute for p in periods.values())
+    end = max(p.end_minute for p in periods.values())
+    if not storage.has_minutes(start, end):
+        raise InputError(f"no samples stored for {period_label} in {storage.path}: nothing to report "
+                         f"(ingest samples with `slamon ingest` or run the daemon first)")
+    source = MinuteSource(storage, start, end)
+    windows = list(config.windows) + storage.windows()
+    notices = list(config.notices) + storage.notices()
+    thresholds = {name: d.thresholds for name, d in config.domains.items()}
+    return [account_contract(c, config.regimes[c.regime], periods[c.id], source, windows, notices, thresholds)
+            for c in contracts]
