@@ -569,8 +569,8 @@ def test_example5_five_percent_rule(slamon, tmp_path, lines, state):
                        "excluded_minutes": NO_EXCLUSIONS, "before_notice_minutes": 0}
         assert s["availability"] == "99.997685"  # 43,199 / 43,200
         assert s["worst_case_availability"] == "99.997685"
-        assert s["outages"] == [{"start": "2026-11-10T10:00:00+09:00",
-                                 "end": "2026-11-10T10:01:00+09:00", "counted_minutes": 1}]
+        want = [{"start": "2026-11-10T10:00:00+09:00", "end": "2026-11-10T10:01:00+09:00", "counted_minutes": 1}]
+        assert pick(s, {"outages": want})["outages"] == want
     else:  # unknown: not downtime, but lowers the worst case
         assert got == {"downtime_minutes": 0, "unknown_minutes": 1,
                        "excluded_minutes": NO_EXCLUSIONS, "before_notice_minutes": 0}
