@@ -4,7 +4,7 @@
 VENV ?= .venv
 PYTHON ?= python3
 
-.PHONY: run test bench clean
+.PHONY: run demo test bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,13 @@ $(VENV)/.installed: pyproject.toml
 
 run: $(VENV)/.installed
 	$(VENV)/bin/slamon run --config config.toml
+
+# The 5-minute tour on bundled sample data: a month of samples, ingested, reported.
+demo: $(VENV)/.installed
+	mkdir -p var
+	$(VENV)/bin/python samples/generate.py --out var/sample-2026-11.jsonl
+	$(VENV)/bin/slamon ingest var/sample-2026-11.jsonl --config config.toml
+	$(VENV)/bin/slamon report --period 2026-11 --format md --config config.toml
 
 test: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest
