@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from monitor.detector import EXCLUSION_KINDS, Thresholds
+from probes import ProbeSpec
 from monitor.errors import ConfigError, Problem
 from monitor.values import (Path, Problems, Table, calendar_date, duration, money, path_str,
                             ratio_from_percent, timestamp)
@@ -22,26 +23,11 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
 
 
 @dataclass(frozen=True)
-class ProbeConfig:
-    """What to probe and how often; the probe layer turns it into its own spec."""
-
-    kind: str
-    url: str
-    every_seconds: float = 2.0
-    timeout_seconds: float = 5.0
-    method: str = "GET"
-    expect_status: tuple[int, ...] = ()
-    body_contains: str | None = None
-    headers: tuple[tuple[str, str], ...] = ()
-    verify_tls: bool = True
-
-
-@dataclass(frozen=True)
 class DomainConfig:
     name: str
     min_samples: int = 20
     error_threshold: Fraction = Fraction(5, 100)
-    probes: tuple[ProbeConfig, ...] = ()
+    probes: tuple[ProbeSpec, ...] = ()
 
     @property
     def thresholds(self) -> Thresholds:
@@ -135,10 +121,27 @@ class Notice:
 
 
 @dataclass(frozen=True)
+class DemoSettings:
+    """A local target with scheduled failures that the daemon serves itself (for newcomers)."""
+
+    listen: str = "127.0.0.1:9465"
+    fail_every_minutes: int = 5
+    fail_for_minutes: int = 1
+    error_ratio: Fraction = Fraction(1, 2)
+
+
+@dataclass(frozen=True)
 class MonitorSettings:
     database: FsPath
     listen: str = "127.0.0.1:9464"
     reports_dir: FsPath | None = None
+    canaries: tuple[ProbeSpec, ...] = ()
+    max_concurrency: int = 1000
+    admin_token_env: str = "SLAMON_ADMIN_TOKEN"
+    report_formats: tuple[str, ...] = ("json", "md", "csv")
+    sample_retention_days: int = 92
+    record_retention_days: int = 5 * 366
+    demo: DemoSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -222,17 +225,11 @@ def _name(table: Table, key: str, what: str) -> str | None:
     return value
 
 
-def _parse_probe(path: Path, data: Any, problems: Problems) -> ProbeConfig | None:
+def _parse_probe(path: Path, data: Any, problems: Problems) -> ProbeSpec | None:
     t = Table(data, path, problems)
     before = len(problems.items)
     url = t.str("url", required=True)
     kind = t.str("kind", None, choices=("http", "tcp"))
-    if url and kind is None:
-        kind = "tcp" if url.startswith("tcp://") else "http"
-    if url and kind == "http" and not re.match(r"^https?://[^/\s]+", url):
-        problems.add(t.key("url"), f"an http probe needs an http:// or https:// URL, got {url!r}")
-    if url and kind == "tcp" and not re.match(r"^tcp://[^/\s:]+:\d+$", url):
-        problems.add(t.key("url"), f"a tcp probe needs tcp://host:port, got {url!r}")
     every = duration(t.raw("every"), t.key("every"), problems) if t.has("every") else 2.0
     timeout = duration(t.raw("timeout"), t.key("timeout"), problems) if t.has("timeout") else 5.0
     method = t.str("method", "GET", choices=("GET", "HEAD", "POST", "PUT", "OPTIONS"))
@@ -246,12 +243,22 @@ def _parse_probe(path: Path, data: Any, problems: Problems) -> ProbeConfig | Non
         problems.add(t.key("headers"), "expected a table of header = \"value\" strings")
         headers_raw = {}
     verify_tls = t.bool("verify_tls", True)
+    max_body = t.int("max_body_bytes", 65536, minimum=1)
+    max_redirects = t.int("max_redirects", 5, minimum=0)
     t.finish()
     if len(problems.items) != before:
         return None
-    return ProbeConfig(kind=kind, url=url, every_seconds=every, timeout_seconds=timeout, method=method,
-                       expect_status=tuple(expect), body_contains=body_contains,
-                       headers=tuple(headers_raw.items()), verify_tls=verify_tls)
+    options = {"method": method, "headers": tuple(headers_raw.items()), "expect_status": tuple(expect),
+               "body_contains": body_contains, "timeout_seconds": timeout, "verify_tls": verify_tls,
+               "max_body_bytes": max_body, "max_redirects": max_redirects, "every_seconds": every}
+    if (kind or ("tcp" if url.startswith("tcp://") else "http")) == "tcp":
+        # a connect probe has no HTTP options; only cadence and timeout apply
+        options = {"timeout_seconds": timeout, "every_seconds": every}
+    try:
+        return ProbeSpec(url, kind=kind, **options)
+    except ValueError as exc:
+        problems.add(path, str(exc))
+        return None
 
 
 def _parse_domain(path: Path, data: Any, problems: Problems) -> DomainConfig | None:
@@ -438,10 +445,36 @@ def parse_config(text: str, path: FsPath) -> Config:
     if listen and not re.match(r"^[^:\s]*:\d{1,5}$", listen):
         problems.add(mon.key("listen"), f"expected host:port, got {listen!r}")
     reports_dir = mon.str("reports_dir", "var/reports")
+    canaries = []
+    for i, url in enumerate(mon.str_list("canaries")):
+        try:
+            canaries.append(ProbeSpec(url, timeout_seconds=2.0, every_seconds=2.0))
+        except ValueError as exc:
+            problems.add(mon.key("canaries") + (i,), str(exc))
+    max_concurrency = mon.int("max_concurrency", 1000, minimum=1, maximum=100_000)
+    token_env = mon.str("admin_token_env", "SLAMON_ADMIN_TOKEN")
+    formats = mon.str_list("report_formats") or ("json", "md", "csv")
+    for f in formats:
+        if f not in ("json", "md", "csv", "html"):
+            problems.add(mon.key("report_formats"), f"unknown report format {f!r}")
+    sample_days = mon.int("sample_retention_days", 92, minimum=1)
+    record_days = mon.int("record_retention_days", 5 * 366, minimum=1)
+    demo = None
+    if mon.has("demo"):
+        dt = Table(mon.raw("demo"), mon.key("demo"), problems)
+        demo_listen = dt.str("listen", "127.0.0.1:9465")
+        every = dt.int("fail_every_minutes", 5, minimum=1)
+        fail_for = dt.int("fail_for_minutes", 1, minimum=0)
+        ratio = ratio_from_percent(dt.raw("error_ratio", "50%"), dt.key("error_ratio"), problems)
+        dt.finish()
+        demo = DemoSettings(demo_listen, every, fail_for, ratio or Fraction(1, 2))
     mon.finish()
     base = path.parent
     settings = MonitorSettings(database=base / (database or "var/slamon.db"), listen=listen or "127.0.0.1:9464",
-                               reports_dir=base / (reports_dir or "var/reports"))
+                               reports_dir=base / (reports_dir or "var/reports"), canaries=tuple(canaries),
+                               max_concurrency=max_concurrency, admin_token_env=token_env or "SLAMON_ADMIN_TOKEN",
+                               report_formats=formats, sample_retention_days=sample_days,
+                               record_retention_days=record_days, demo=demo)
 
     # regimes: built-ins first, then the user's, which may extend them
     tables = builtin_regime_tables()
