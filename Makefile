@@ -19,8 +19,8 @@ run: $(VENV)/.installed
 demo: $(VENV)/.installed
 	mkdir -p var
 	$(VENV)/bin/python samples/generate.py --out var/sample-2026-11.jsonl
-	$(VENV)/bin/slamon ingest var/sample-2026-11.jsonl --config config.toml
-	$(VENV)/bin/slamon report --period 2026-11 --format md --config config.toml
+	$(VENV)/bin/slamon ingest var/sample-2026-11.jsonl --config samples/tour.toml
+	$(VENV)/bin/slamon report --period 2026-11 --format md --config samples/tour.toml
 
 test: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest

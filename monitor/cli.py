@@ -39,6 +39,11 @@ def _raise_problems(problems: Problems, source: str) -> None:
 
 # --- commands ------------------------------------------------------------------------------
 
+def cmd_run(args) -> int:
+    from monitor.daemon import run_daemon
+    return run_daemon(args.config)
+
+
 def cmd_check_config(args) -> int:
     config = load_config(args.config)
     print(f"{args.config}: ok ({len(config.domains)} domains, {len(config.contracts)} contracts, "
@@ -192,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     def with_config(p):
         p.add_argument("--config", default=DEFAULT_CONFIG, help="configuration file (default: config.toml)")
         return p
+
+    p = with_config(sub.add_parser("run", help="the long-running daemon: probes, /metrics, admin API, reports"))
+    p.set_defaults(func=cmd_run)
 
     p = with_config(sub.add_parser("check-config", help="validate the configuration"))
     p.set_defaults(func=cmd_check_config)

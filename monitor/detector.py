@@ -75,16 +75,15 @@ class ExclusionSpan:
 
 @dataclass(frozen=True)
 class Outage:
-    """A maximal run of consecutive down, not excluded minutes: [start_minute, end_minute)."""
+    """A maximal run of consecutive down minutes [start_minute, end_minute) with at least one
+    minute in the period that is not excluded. It may begin before the period; only minutes in
+    the period are counted or `before_notice`."""
 
     start_minute: int
     end_minute: int
     counted_minutes: int
     before_notice_minutes: int
-
-    @property
-    def first_counted_minute(self) -> int | None:
-        return self.end_minute - self.counted_minutes if self.counted_minutes else None
+    first_counted_minute: int | None = None
 
 
 @dataclass(frozen=True)
@@ -168,25 +167,32 @@ def account_scope(
     excluded = dict.fromkeys(EXCLUSION_KINDS, 0)
     excluded_by_window: dict[str, int] = {}
     up = unknown = present = 0
-    down_runs: list[list[int]] = []  # [start, end) of consecutive counted-candidate down minutes
-
-    for minute in sorted(m for m in minutes if period_start <= m < period_end):
-        present += 1
+    # An outage is a maximal run of consecutive down minutes, excluded ones included, so that a
+    # notice given during a maintenance overrun, or before the month began, still starts the
+    # count. Down minutes just outside the period only extend runs; they are never classified.
+    runs: list[list[int]] = []                 # [start, end) of consecutive down minutes
+    run_excluded: list[set[int]] = []          # the excluded minutes of each run
+    for minute in sorted(minutes):
+        inside = period_start <= minute < period_end
         count = minutes[minute]
         state = thresholds.state(count.requests, count.errors)
-        if state == "up":
-            up += 1
-        elif state == "unknown":
-            unknown += 1
+        if inside:
+            present += 1
+            if state == "up":
+                up += 1
+            elif state == "unknown":
+                unknown += 1
+        if state != "down":
+            continue
+        if runs and runs[-1][1] == minute:
+            runs[-1][1] = minute + 1
         else:
-            span = find_exclusion(minute)
-            if span is not None:
-                excluded[span.kind] += 1
-                excluded_by_window[span.window_id] = excluded_by_window.get(span.window_id, 0) + 1
-            elif down_runs and down_runs[-1][1] == minute:
-                down_runs[-1][1] = minute + 1
-            else:
-                down_runs.append([minute, minute + 1])
+            runs.append([minute, minute + 1])
+            run_excluded.append(set())
+        if inside and (span := find_exclusion(minute)) is not None:
+            excluded[span.kind] += 1
+            excluded_by_window[span.window_id] = excluded_by_window.get(span.window_id, 0) + 1
+            run_excluded[-1].add(minute)
 
     if absent == "up":
         up += total - present
@@ -197,18 +203,22 @@ def account_scope(
     outages = []
     downtime = before_notice = 0
     last_counted = None
-    for start, end in down_runs:
+    for (start, end), excluded_in_run in zip(runs, run_excluded):
         if awareness == "detection":
             first_counted = start
         else:
             i = bisect.bisect_left(notices, start)
             first_counted = notices[i] if i < len(notices) and notices[i] < end else end
-        counted = end - first_counted
-        outages.append(Outage(start, end, counted, first_counted - start))
-        downtime += counted
-        before_notice += first_counted - start
+        in_period = [m for m in range(max(start, period_start), min(end, period_end)) if m not in excluded_in_run]
+        if not in_period:
+            continue  # wholly excluded, or wholly outside the period
+        counted = [m for m in in_period if m >= first_counted]
+        outages.append(Outage(start, end, len(counted), len(in_period) - len(counted),
+                              counted[0] if counted else None))
+        downtime += len(counted)
+        before_notice += len(in_period) - len(counted)
         if counted:
-            last_counted = end - 1
+            last_counted = max(last_counted or counted[-1], counted[-1])
 
     return ScopeAccount(
         total_minutes=total, up_minutes=up, downtime_minutes=downtime, excluded_minutes=excluded,

@@ -69,8 +69,23 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
     """)
 
 
+def _m002_daemon(db: sqlite_utils.Database) -> None:
+    db.executescript("""
+    -- a minute the daemon has closed for a domain: its counts were added once and never again
+    CREATE TABLE probe_minutes (
+        domain_id INTEGER NOT NULL REFERENCES domains(id), minute INTEGER NOT NULL,
+        PRIMARY KEY (domain_id, minute)
+    ) WITHOUT ROWID;
+    CREATE TABLE written_reports (
+        contract TEXT NOT NULL, period TEXT NOT NULL, format TEXT NOT NULL, path TEXT NOT NULL,
+        sha256 TEXT NOT NULL, written_at TEXT NOT NULL, PRIMARY KEY (contract, period, format)
+    );
+    """)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema: minute counts, sources, windows, notices, audit log", _m001_initial),
+    Migration(2, "daemon: closed probe minutes, written monthly reports", _m002_daemon),
 )
 
 
@@ -155,6 +170,35 @@ class Storage:
         self.db.conn.executemany(
             f"INSERT INTO minute_counts (domain_id, minute, {columns}) VALUES ({marks}) "
             f"ON CONFLICT (domain_id, minute) DO UPDATE SET {updates}", rows)
+
+    def close_probe_minutes(self, rows: Iterable[Sequence[int]]) -> tuple[int, int]:
+        """Store minutes the daemon observed, each (domain, minute) at most once ever: a restart
+        that sees a minute again, or a retried write, adds nothing. Returns (written, skipped)."""
+        written = skipped = 0
+        with self.db.atomic():
+            for row in rows:
+                cursor = self.db.conn.execute("INSERT OR IGNORE INTO probe_minutes VALUES (?, ?)", row[:2])
+                if cursor.rowcount == 1:
+                    self.add_minute_counts([row])
+                    written += 1
+                else:
+                    skipped += 1
+        return written, skipped
+
+    def report_written(self, contract: str, period: str, fmt: str) -> dict | None:
+        row = self.db.execute("SELECT path, sha256, written_at FROM written_reports WHERE contract = ? AND period = ? "
+                              "AND format = ?", [contract, period, fmt]).fetchone()
+        return {"path": row[0], "sha256": row[1], "written_at": row[2]} if row else None
+
+    def record_report(self, contract: str, period: str, fmt: str, path: str, sha256: str) -> None:
+        self.db.execute("INSERT INTO written_reports VALUES (?, ?, ?, ?, ?, ?)",
+                        [contract, period, fmt, path, sha256, now_utc().isoformat()])
+
+    def drop_minutes_before(self, minute: int) -> int:
+        """Retention: minute aggregates older than the record retention period."""
+        with self.db.atomic():
+            self.db.execute("DELETE FROM probe_minutes WHERE minute < ?", [minute])
+            return self.db.execute("DELETE FROM minute_counts WHERE minute < ?", [minute]).rowcount
 
     def source_ingested(self, digest: str) -> dict | None:
         row = self.db.execute("SELECT name, ingested_at FROM ingested_sources WHERE digest = ?", [digest]).fetchone()

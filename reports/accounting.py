@@ -21,6 +21,9 @@ from reports.regimes import Regime, Tier, format_percent
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+# An outage that began before the month still counts from a notice given before the month
+# began (notice-based regimes); this is how far back such an outage is followed.
+OUTAGE_LOOKBACK_MINUTES = 1440
 
 
 @dataclass(frozen=True)
@@ -194,7 +197,8 @@ def account_contract(contract: ContractConfig, regime: Regime, period: Period, s
                               and (n.domain is None or n.domain in domains))
         account = account_scope(
             period.start_minute, period.end_minute,
-            source.scope_minutes(domains, thresholds, period.start_minute, period.end_minute),
+            source.scope_minutes(domains, thresholds, period.start_minute - OUTAGE_LOOKBACK_MINUTES,
+                                 period.end_minute),
             thresholds, [exclusion_span(w, period) for w in applying],
             [minute_of(epoch_seconds(n.at)) for n in scope_notices], awareness, absent="up")
         scopes.append(_price_scope(contract, regime, period, tz, name, domains, account,
@@ -295,7 +299,7 @@ def build_reports(config: Config, storage, period_label: str, contract_ids: Iter
     if not storage.has_minutes(start, end):
         raise InputError(f"no samples stored for {period_label} in {storage.path}: nothing to report "
                          f"(ingest samples with `slamon ingest` or run the daemon first)")
-    source = MinuteSource(storage, start, end)
+    source = MinuteSource(storage, start - OUTAGE_LOOKBACK_MINUTES, end)
     windows = list(config.windows) + storage.windows()
     notices = list(config.notices) + storage.notices()
     thresholds = {name: d.thresholds for name, d in config.domains.items()}

@@ -138,7 +138,8 @@ def tier_table_problem(tiers: tuple[Tier, ...]) -> str | None:
     if not tiers:
         return "a regime needs at least one tier"
     ordered = sorted(tiers, key=lambda t: (t.upper is None, t.upper if t.upper is not None else 0))
-    if ordered[0].lower is not None and ordered[0].lower > 0:
+    bottom = ordered[0]
+    if bottom.lower is not None and (bottom.lower > 0 or (bottom.lower == 0 and not bottom.lower_inclusive)):
         return (f"the lowest tier must reach down to 0% (its lower bound is "
                 f"{format_percent(ordered[0].lower)}%): availability below it would earn no credit")
     for low, high in zip(ordered, ordered[1:]):
@@ -214,7 +215,9 @@ def parse_regime(name: str, data: Any, path: Path, problems: Problems,
     elif target is not None and not 0 < target <= 100:
         problems.add(table.key("target"), "must be a percentage above 0 and at most 100")
     credit_unit = table.str("credit_unit", required=True, choices=CREDIT_UNITS)
+    before_tiers = len(problems.items)
     tiers = tuple(t for p, d in table.table_list("tiers") if (t := parse_tier(d, p, problems)) is not None)
+    tiers_parsed = len(problems.items) == before_tiers
     if not table.has("tiers"):
         problems.add(table.key("tiers"), "is required")
     cap = percent(table.raw("cap"), table.key("cap"), problems, allow_suffix=False) if table.has("cap") else None
@@ -246,7 +249,7 @@ def parse_regime(name: str, data: Any, path: Path, problems: Problems,
     ambiguous = tuple(v for i, raw in enumerate(table.raw("ambiguous_bounds", []) or [])
                       if (v := percent(raw, table.key("ambiguous_bounds") + (i,), problems)) is not None)
     table.finish()
-    problem = tier_table_problem(tiers) if tiers else None
+    problem = tier_table_problem(tiers) if table.has("tiers") and tiers_parsed else None
     if problem:
         problems.add(table.key("tiers"), problem)
     if len(problems.items) != before:

@@ -425,11 +425,11 @@ def test_invalid_thresholds_and_counts_rejected():
 # The spec defines an outage as "a maximal run of consecutive down minutes" and counts it from
 # the earliest notice "recorded at or after the outage's first minute and before its end".
 # An excluded minute is still a down minute ("A down minute is *excluded* (not counted)"), and
-# the detector is handed the minutes around the period. The detector instead splits runs at
-# excluded minutes and at the period start, so a notice given before the split is lost.
+# the detector is handed the minutes around the period. So runs are not split at excluded
+# minutes nor at the period start: a notice given before either still starts the count.
 # --------------------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="BUG: notice-based outage split at a maintenance window loses its notice")
+
 def test_notice_during_maintenance_overrun_counts_the_overrun():
     # down minutes 0..29; maintenance covers 0..19; the customer notifies at minute 10
     # (during the window). The outage 0..29 counts from minute 10: 10..19 are excluded,
@@ -443,7 +443,7 @@ def test_notice_during_maintenance_overrun_counts_the_overrun():
     assert acc.before_notice_minutes == 0
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: notice-based outage crossing the period start loses its notice")
+
 def test_notice_before_period_start_counts_outage_continuing_into_period():
     # down minutes 90..109 around a period starting at 100; notice at minute 95. The outage
     # 90..109 counts from 95, so all 10 down minutes of the period are counted.

@@ -1,0 +1,350 @@
+"""`slamon run`: probes -> live minutes -> storage, /metrics, the admin API, scheduled reports.
+
+Every task it starts it also cancels and awaits on shutdown; SIGTERM/SIGINT flush the open
+minutes; SIGHUP reloads the config (a bad one is logged and the running one kept)."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import math
+import os
+import signal
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import aiohttp
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from prometheus_client import CollectorRegistry
+
+from monitor.api import build_app
+from monitor.config import Config, load_config
+from monitor.demo import build_demo_app
+from monitor.errors import ConfigError, InputError
+from monitor.live import LiveState
+from monitor.metrics import SlamonCollector, probe_duration_histogram
+from monitor.scheduler import ProbeScheduler, Target
+from monitor.storage import Storage
+from probes import ProbeResult, default_registry
+from reports.accounting import ContractResult, build_reports, minute_to_index
+from reports.compensation import add_months
+from reports.render import contract_markdown, report_csv, report_json
+
+log = logging.getLogger("slamon")
+UTC = timezone.utc
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and any `extra` fields."""
+
+    _standard = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        data = {"ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+                "level": record.levelname.lower(), "logger": record.name, "msg": record.getMessage()}
+        data.update({k: v for k, v in vars(record).items() if k not in self._standard})
+        if record.exc_info:
+            data["exc"] = self.formatException(record.exc_info)
+        return json.dumps(data, default=str, ensure_ascii=False)
+
+
+def setup_logging(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def _host_port(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    return host or "0.0.0.0", int(port)
+
+
+class Daemon:
+    def __init__(self, config: Config):
+        self.config = config
+        self.storage = Storage(config.monitor.database)
+        self.registry = CollectorRegistry()
+        self.live = self._new_live(config)
+        self.duration = probe_duration_histogram(self.registry)
+        self.month_to_date: list[ContractResult] = []
+        self.month_to_date_at: str | None = None
+        self.registry.register(SlamonCollector(lambda: self.live, lambda: self.month_to_date, self._elapsed_minutes))
+        self.probe_registry = default_registry()
+        self.started_at = datetime.now(UTC)
+        self.stopping = asyncio.Event()
+        self._probe_task: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._mtd_lock = asyncio.Lock()
+
+    @staticmethod
+    def _new_live(config: Config) -> LiveState:
+        return LiveState({n: d.thresholds for n, d in config.domains.items()}, config.monitor.canaries)
+
+    # --- probes -----------------------------------------------------------------------------
+
+    def _targets(self) -> list[Target]:
+        targets = [Target(name, spec) for name, domain in self.config.domains.items() for spec in domain.probes]
+        targets += [Target(f"canary:{spec.url}", spec) for spec in self.config.monitor.canaries]
+        return targets
+
+    def _on_result(self, target: Target, result: ProbeResult, wall: float, mono: float) -> None:
+        if target.key.startswith("canary:"):
+            self.live.canaries.record(target.spec, result, mono)
+            degraded = self.live.canaries.degraded(mono)
+            if degraded != self.live.degraded:
+                self.live.degraded = degraded
+                if degraded:
+                    log.warning("monitor degraded: every canary fails; failing samples become monitor_error",
+                                extra={"canaries": len(self.config.monitor.canaries)})
+                else:
+                    log.info("monitor recovered: a canary answers again")
+            return
+        self.live.record(target.key, result, wall, mono)
+        self.duration.labels(target.key).observe(result.latency_seconds)
+
+    def _on_skip(self, target: Target) -> None:
+        self.live.samples_dropped_total += 1
+
+    def _start_probes(self, session: aiohttp.ClientSession) -> None:
+        scheduler = ProbeScheduler(self._targets(), self.probe_registry, session, self._on_result,
+                                   max_concurrency=self.config.monitor.max_concurrency, on_skip=self._on_skip,
+                                   on_lateness=self.live.lateness.append)
+        self._probe_task = asyncio.get_running_loop().create_task(scheduler.run(), name="probes")
+
+    async def _stop_probes(self) -> None:
+        if self._probe_task:
+            self._probe_task.cancel()
+            await asyncio.gather(self._probe_task, return_exceptions=True)
+            self._probe_task = None
+
+    # --- minutes ----------------------------------------------------------------------------
+
+    def _max_timeout(self) -> float:
+        timeouts = [s.timeout_seconds for d in self.config.domains.values() for s in d.probes]
+        return max(timeouts, default=5.0)
+
+    def close_minutes(self, through_minute: int) -> int:
+        """Write every open minute <= through_minute, once."""
+        taken = self.live.take_closed(through_minute)
+        if not taken:
+            return 0
+        ids = self.storage.domain_ids({d for d, _, _ in taken})
+        rows = [(ids[d], m, *cell) for d, m, cell in taken]
+        try:
+            written, skipped = self.storage.close_probe_minutes(rows)
+        except Exception:
+            self.live.db_write_errors_total += 1
+            log.exception("writing closed minutes failed", extra={"minutes": len(rows)})
+            return 0
+        self.live.minute_close_lag_seconds = max(0.0, time.time() - (through_minute + 1) * 60)
+        if skipped:
+            log.warning("minutes already stored were not written again", extra={"skipped": skipped})
+        return written
+
+    async def close_minutes_job(self) -> None:
+        through = math.floor((time.time() - self._max_timeout() - 1) / 60) - 1
+        written = self.close_minutes(through)
+        log.debug("minutes closed", extra={"through_minute": through, "written": written})
+        await self.refresh_month_to_date()
+
+    # --- month to date ------------------------------------------------------------------------
+
+    def _elapsed_minutes(self, result: ContractResult) -> int:
+        now_minute = int(time.time() // 60)
+        return min(now_minute, result.period.end_minute) - result.period.start_minute
+
+    def _compute_month_to_date(self, config: Config) -> list[ContractResult]:
+        results = []
+        with Storage(config.monitor.database) as storage:  # its own connection: runs in a worker thread
+            labels: dict[str, list[str]] = {}
+            for contract in config.contracts.values():
+                tz = contract.timezone or config.regimes[contract.regime].timezone
+                labels.setdefault(datetime.now(ZoneInfo(tz)).strftime("%Y-%m"), []).append(contract.id)
+            for label, ids in labels.items():
+                try:
+                    results += build_reports(config, storage, label, ids)
+                except InputError:
+                    continue  # nothing stored yet this month
+        return results
+
+    async def refresh_month_to_date(self) -> None:
+        async with self._mtd_lock:
+            try:
+                self.month_to_date = await asyncio.to_thread(self._compute_month_to_date, self.config)
+                self.month_to_date_at = datetime.now(UTC).isoformat()
+            except Exception:
+                log.exception("month-to-date accounting failed")
+
+    # --- monthly reports ----------------------------------------------------------------------
+
+    def write_due_reports(self, now: datetime | None = None) -> list[Path]:
+        """Write each contract's last month once it has ended in the contract's zone (and its last
+        minute has closed). The database remembers what was written: a restart neither writes a
+        report twice nor skips one."""
+        now = now or datetime.now(UTC)
+        written = []
+        for contract in self.config.contracts.values():
+            tz = ZoneInfo(contract.timezone or self.config.regimes[contract.regime].timezone)
+            this_month = now.astimezone(tz).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+            if now < this_month + timedelta(seconds=60 + self._max_timeout() + 60):
+                continue  # the last minute of the month may still be open
+            label = add_months(this_month.date(), -1).strftime("%Y-%m")
+            formats = [f for f in self.config.monitor.report_formats
+                       if f != "html" and not self.storage.report_written(contract.id, label, f)]
+            if not formats:
+                continue
+            try:
+                results = build_reports(self.config, self.storage, label, [contract.id])
+            except InputError as exc:
+                log.warning("monthly report not written", extra={"contract": contract.id, "period": label,
+                                                                "why": str(exc)})
+                continue
+            folder = self.config.monitor.reports_dir / label
+            folder.mkdir(parents=True, exist_ok=True)
+            for fmt in formats:
+                text = {"json": lambda: json.dumps(report_json(label, results), ensure_ascii=False, indent=2) + "\n",
+                        "md": lambda: contract_markdown(results[0]),
+                        "csv": lambda: report_csv(label, results)}[fmt]()
+                path = folder / f"{contract.id}.{fmt}"
+                tmp = path.with_suffix(path.suffix + ".tmp")
+                tmp.write_text(text, encoding="utf-8")
+                os.replace(tmp, path)
+                self.storage.record_report(contract.id, label, fmt, str(path),
+                                           hashlib.sha256(text.encode()).hexdigest())
+                written.append(path)
+                log.info("monthly report written", extra={"contract": contract.id, "period": label,
+                                                          "path": str(path)})
+        return written
+
+    async def reports_job(self) -> None:
+        self.write_due_reports()
+
+    async def retention_job(self) -> None:
+        keep_from = minute_to_index(datetime.now(UTC) - timedelta(days=self.config.monitor.record_retention_days))
+        dropped = self.storage.drop_minutes_before(keep_from)
+        log.info("retention", extra={"minute_rows_dropped": dropped,
+                                     "record_retention_days": self.config.monitor.record_retention_days})
+
+    # --- status ----------------------------------------------------------------------------
+
+    def status(self) -> dict:
+        def minute_iso(m):
+            return datetime.fromtimestamp(m * 60, UTC).isoformat() if m is not None else None
+        return {
+            "started_at": self.started_at.isoformat(),
+            "observed_since": minute_iso(self.live.observed_since_minute),
+            "closed_through": minute_iso(self.live.closed_through_minute),
+            "degraded": self.live.degraded,
+            "samples_dropped": self.live.samples_dropped_total,
+            "samples_monitor_error": self.live.samples_reclassified_total,
+            "db_write_errors": self.live.db_write_errors_total,
+            "domains": [
+                {"domain": name, "probes": len(d.probes),
+                 **({"minute": minute_iso(now.minute), "state": now.state, "requests": now.requests,
+                     "errors": now.errors} if (now := self.live.now.get(name)) else {"state": None})}
+                for name, d in self.config.domains.items()],
+            "month_to_date_at": self.month_to_date_at,
+        }
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def reload(self, session: aiohttp.ClientSession) -> None:
+        try:
+            new = load_config(self.config.path)
+        except ConfigError as exc:
+            log.error("config reload rejected; the running config stays",
+                      extra={"problems": [str(p) for p in exc.problems]})
+            return
+        if new.monitor.database != self.config.monitor.database or new.monitor.listen != self.config.monitor.listen:
+            log.warning("database and listen changes need a restart; other changes applied")
+        await self._stop_probes()
+        self.config = new
+        self.live.thresholds = {n: d.thresholds for n, d in new.domains.items()}
+        self.live.canaries.specs = new.monitor.canaries
+        self._start_probes(session)
+        log.info("config reloaded", extra={"domains": len(new.domains), "contracts": len(new.contracts)})
+        await self.refresh_month_to_date()
+
+    def _spawn(self, coro, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        runners: list[web.AppRunner] = []
+        connector = aiohttp.TCPConnector(limit=self.config.monitor.max_concurrency, ttl_dns_cache=60)
+        async with aiohttp.ClientSession(connector=connector, raise_for_status=False) as session:
+            try:
+                if self.config.monitor.demo:
+                    runners.append(await self._serve(build_demo_app(self.config.monitor.demo),
+                                                     self.config.monitor.demo.listen))
+                    log.info("demo target serving", extra={"listen": self.config.monitor.demo.listen})
+                runners.append(await self._serve(build_app(self), self.config.monitor.listen))
+                self.live.set_observed_since(int(time.time() // 60) + 1)
+                self._start_probes(session)
+
+                scheduler = AsyncIOScheduler(timezone=UTC)
+                close_second = min(59, math.ceil(self._max_timeout()) + 2)
+                common = {"coalesce": True, "max_instances": 1}
+                scheduler.add_job(self.close_minutes_job, CronTrigger(second=close_second, timezone=UTC),
+                                  id="close-minutes", misfire_grace_time=30, **common)
+                scheduler.add_job(self.reports_job, CronTrigger(minute="*/5", second=30, timezone=UTC),
+                                  id="monthly-reports", misfire_grace_time=300,
+                                  next_run_time=datetime.now(UTC) + timedelta(seconds=5), **common)
+                scheduler.add_job(self.retention_job, CronTrigger(hour=3, minute=17, timezone=UTC),
+                                  id="retention", misfire_grace_time=3600, **common)
+                scheduler.start()
+
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.add_signal_handler(sig, self.stopping.set)
+                loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload(session), "reload"))
+                log.info("slamon running", extra={"listen": self.config.monitor.listen,
+                                                  "domains": len(self.config.domains),
+                                                  "contracts": len(self.config.contracts),
+                                                  "database": str(self.config.monitor.database)})
+                await self.refresh_month_to_date()
+                await self.stopping.wait()
+                log.info("stopping: flushing open minutes")
+                scheduler.shutdown(wait=False)
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                    loop.remove_signal_handler(sig)
+            finally:
+                await self._stop_probes()
+                for task in list(self._tasks):
+                    task.cancel()
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+                flushed = self.close_minutes(int(time.time() // 60))
+                for runner in reversed(runners):
+                    await runner.cleanup()
+                self.storage.close()
+                log.info("stopped", extra={"minutes_flushed": flushed})
+
+    async def _serve(self, app: web.Application, listen: str) -> web.AppRunner:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        host, port = _host_port(listen)
+        await web.TCPSite(runner, host, port).start()
+        return runner
+
+
+def run_daemon(config_path: str) -> int:
+    setup_logging(os.environ.get("SLAMON_LOG_LEVEL", "INFO"))
+    config = load_config(config_path)
+    daemon = Daemon(config)
+    try:
+        asyncio.run(daemon.run())
+    except OSError as exc:
+        log.error("cannot start", extra={"why": str(exc)})
+        return 1
+    return 0

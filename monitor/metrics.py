@@ -1,0 +1,135 @@
+"""Prometheus exposition. One CollectorRegistry per daemon, passed in; values are read from the
+live state and the month-to-date accounting when Prometheus scrapes. Label values are bounded:
+domain, contract, scope, class, outcome — never tokens, URLs or free text."""
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import Callable, Sequence
+
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from monitor.detector import EXCLUSION_KINDS
+from monitor.live import LiveState
+from probes import OUTCOMES
+from reports.accounting import ContractResult
+from reports.regimes import Regime
+
+STATES = ("up", "down", "unknown")
+
+
+def minutes_to_next_tier(regime: Regime, total: int, downtime: int) -> float:
+    """How many more counted down minutes this month keep the credit where it is; +Inf when
+    no worse tier exists. Found by bisection: credit is monotone in downtime (validated tables)."""
+    def credit(d: int) -> Fraction:
+        return regime.credit_for(Fraction(total - d, total) * 100)[0]
+
+    now = credit(downtime)
+    if credit(total) == now:
+        return math.inf
+    low, high = downtime, total  # credit(low) == now, credit(high) != now
+    while high - low > 1:
+        mid = (low + high) // 2
+        if credit(mid) == now:
+            low = mid
+        else:
+            high = mid
+    return float(low - downtime)
+
+
+class SlamonCollector(Collector):
+    def __init__(self, live: Callable[[], LiveState], accounting: Callable[[], Sequence[ContractResult]],
+                 elapsed_minutes: Callable[[ContractResult], int]):
+        self.live = live
+        self.accounting = accounting
+        self.elapsed_minutes = elapsed_minutes
+
+    def collect(self):
+        live = self.live()
+        requests = CounterMetricFamily("slamon_probe_requests", "Probe samples by domain and outcome class.",
+                                       labels=["domain", "outcome"])
+        for (domain, outcome), value in sorted(live.requests_total.items()):
+            requests.add_metric([domain, outcome], value)
+        yield requests
+
+        ratio = GaugeMetricFamily("slamon_domain_error_ratio",
+                                  "Server-side error ratio of the domain's last closed minute.", labels=["domain"])
+        state = GaugeMetricFamily("slamon_domain_state",
+                                  "State of the domain's last closed minute (1 for the current state).",
+                                  labels=["domain", "state"])
+        closed = GaugeMetricFamily("slamon_domain_last_closed_minute_timestamp_seconds",
+                                   "Start of the domain's last closed minute.", labels=["domain"])
+        for domain, now in sorted(live.now.items()):
+            ratio.add_metric([domain], now.errors / now.requests if now.requests else 0.0)
+            for s in STATES:
+                state.add_metric([domain, s], 1.0 if now.state == s else 0.0)
+            closed.add_metric([domain], now.minute * 60.0)
+        yield ratio
+        yield state
+        yield closed
+
+        downtime = GaugeMetricFamily("slamon_scope_downtime_minutes",
+                                     "Month-to-date minutes of a contract scope by class.",
+                                     labels=["contract", "scope", "class"])
+        availability = GaugeMetricFamily("slamon_scope_availability_ratio",
+                                         "Month-to-date availability over the minutes elapsed this month.",
+                                         labels=["contract", "scope"])
+        month_availability = GaugeMetricFamily(
+            "slamon_scope_month_availability_ratio",
+            "The month's availability by the contract's formula if no more downtime occurs.",
+            labels=["contract", "scope"])
+        left = GaugeMetricFamily("slamon_scope_minutes_to_next_tier",
+                                 "Counted down minutes left this month before the credit tier worsens.",
+                                 labels=["contract", "scope"])
+        credit = GaugeMetricFamily("slamon_scope_projected_credit",
+                                   "Credit owed for the month so far, in the contract's currency.",
+                                   labels=["contract", "scope", "currency"])
+        for result in self.accounting():
+            elapsed = max(1, self.elapsed_minutes(result))
+            for scope in result.scopes:
+                a = scope.account
+                labels = [result.contract.id, scope.name]
+                downtime.add_metric(labels + ["counted"], a.downtime_minutes)
+                downtime.add_metric(labels + ["before_notice"], a.before_notice_minutes)
+                for kind in EXCLUSION_KINDS:
+                    downtime.add_metric(labels + [f"excluded_{kind}"], a.excluded_minutes[kind])
+                availability.add_metric(labels, max(0.0, (elapsed - a.downtime_minutes) / elapsed))
+                month_availability.add_metric(labels, float(a.availability))
+                left.add_metric(labels, minutes_to_next_tier(result.regime, a.total_minutes, a.downtime_minutes))
+                credit.add_metric(labels + [result.contract.currency], float(scope.credit_amount))
+        yield downtime
+        yield availability
+        yield month_availability
+        yield left
+        yield credit
+
+        lag = GaugeMetricFamily("slamon_minute_close_lag_seconds",
+                                "Seconds between a minute's end and its being written, for the last close.")
+        lag.add_metric([], live.minute_close_lag_seconds)
+        yield lag
+        dropped = CounterMetricFamily("slamon_samples_dropped",
+                                      "Probe ticks skipped because the target was still busy, or results that "
+                                      "arrived after their minute closed.")
+        dropped.add_metric([], live.samples_dropped_total)
+        yield dropped
+        reclassified = CounterMetricFamily("slamon_samples_monitor_error",
+                                           "Failed samples marked monitor_error because every canary failed too.")
+        reclassified.add_metric([], live.samples_reclassified_total)
+        yield reclassified
+        degraded = GaugeMetricFamily("slamon_monitor_degraded", "1 while every canary target fails.")
+        degraded.add_metric([], 1.0 if live.degraded else 0.0)
+        yield degraded
+        errors = CounterMetricFamily("slamon_db_write_errors", "Database writes that failed.")
+        errors.add_metric([], live.db_write_errors_total)
+        yield errors
+
+
+def probe_duration_histogram(registry: CollectorRegistry) -> Histogram:
+    return Histogram("slamon_probe_duration_seconds", "Probe latency by domain.", ["domain"], registry=registry,
+                     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+
+
+def ensure_outcome_labels() -> tuple[str, ...]:
+    return OUTCOMES
