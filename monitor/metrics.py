@@ -13,7 +13,6 @@ from prometheus_client.registry import Collector
 
 from monitor.detector import EXCLUSION_KINDS
 from monitor.live import LiveState
-from probes import OUTCOMES
 from reports.accounting import ContractResult
 from reports.regimes import Regime
 
@@ -130,6 +129,3 @@ def probe_duration_histogram(registry: CollectorRegistry) -> Histogram:
     return Histogram("slamon_probe_duration_seconds", "Probe latency by domain.", ["domain"], registry=registry,
                      buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 
-
-def ensure_outcome_labels() -> tuple[str, ...]:
-    return OUTCOMES
