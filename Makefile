@@ -4,7 +4,7 @@
 VENV ?= .venv
 PYTHON ?= python3
 
-.PHONY: run demo test bench clean
+.PHONY: run demo test system-deps bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,11 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/slamon ingest var/sample-2026-11.jsonl --config samples/tour.toml
 	$(VENV)/bin/slamon report --period 2026-11 --format md --config samples/tour.toml
 
-test: $(VENV)/.installed
+# Debian packages the tests need (promtool); a no-op when already installed.
+system-deps:
+	bash scripts/system-deps.sh
+
+test: system-deps $(VENV)/.installed
 	$(VENV)/bin/python -m pytest
 
 bench: $(VENV)/.installed

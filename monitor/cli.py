@@ -55,6 +55,9 @@ def cmd_check_config(args) -> int:
 def cmd_ingest(args) -> int:
     from monitor.ingest import ingest_source
     config = load_config(args.config)
+    for name in args.files:  # check every input before the database is touched
+        if name != "-" and not os.access(name, os.R_OK):
+            raise InputError(f"{name}: cannot read (no such file or no permission); nothing was loaded")
     totals = [0, 0, 0]
     with _storage(config) as storage:
         for name in args.files:
@@ -226,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--announced-at", help="when the maintenance was announced to customers")
     w.add_argument("--reason", required=True)
     w.add_argument("--actor", help="who makes the change (default: $SLAMON_ACTOR or cli:$USER)")
-    w = with_config(wsub.add_parser("end", help="end an open window (or bring its end forward)"))
+    w = with_config(wsub.add_parser("end", help="set the end of a database window (audited)"))
     w.add_argument("id")
     w.add_argument("--at", help="RFC 3339 with offset (default: now)")
     w.add_argument("--reason", required=True)

@@ -202,7 +202,9 @@ def key_lines(text: str) -> dict[Path, int]:
             continue
         key = _KEY_RE.match(line)
         if key and not line.lstrip().startswith("#"):
-            lines.setdefault(table + tuple(_split_key(key.group(1))), number)
+            parts = tuple(_split_key(key.group(1)))
+            for end in range(1, len(parts) + 1):  # a.b.c = 1 writes a, a.b and a.b.c
+                lines.setdefault(table + parts[:end], number)
     return lines
 
 
@@ -279,14 +281,14 @@ def _parse_domain(path: Path, data: Any, problems: Problems) -> DomainConfig | N
 
 
 def _parse_contract(path: Path, data: Any, problems: Problems, domains: Mapping[str, Any],
-                    regimes: Mapping[str, Regime]) -> ContractConfig | None:
+                    regimes: Mapping[str, Regime], declared_regimes: set[str] = frozenset()) -> ContractConfig | None:
     t = Table(data, path, problems)
     before = len(problems.items)
     cid = _name(t, "id", "a contract id")
     customer = t.str("customer", required=True)
     regime_name = t.str("regime", required=True)
     regime = regimes.get(regime_name) if regime_name else None
-    if regime_name and regime is None:
+    if regime_name and regime is None and regime_name not in declared_regimes:
         problems.add(t.key("regime"), f"unknown regime {regime_name!r} (known: {', '.join(sorted(regimes))})")
     contract_domains = t.str_list("domains", required=True)
     if t.has("domains") and not contract_domains:
@@ -330,6 +332,8 @@ def _parse_contract(path: Path, data: Any, problems: Problems, domains: Mapping[
             services.append(ServiceFee(domain, fee))
     awareness = t.str("awareness", None, choices=("detection", "notice"))
     tz = t.str("timezone")
+    if tz is not None and not tz.strip():
+        problems.add(t.key("timezone"), "must be an IANA time zone name, not empty")
     if tz:
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
         try:
@@ -388,20 +392,19 @@ def parse_window(path: Path, data: Any, problems: Problems, domains: Mapping[str
         problems.add(t.key("end"), f"must be after start ({start.isoformat()})")
     announced = timestamp(t.raw("announced_at"), t.key("announced_at"), problems) if t.has("announced_at") else None
     reason = t.str("reason", required=True)
-    wid = t.str("id", window_id)
     t.finish()
     if len(problems.items) != before:
         return None
     return Window(kind=kind, start=start, end=end, reason=reason, domains=wdomains, contracts=wcontracts,
-                  announced_at=announced, id=wid or window_id, source=source)
+                  announced_at=announced, id=window_id, source=source)
 
 
 def parse_notice(path: Path, data: Any, problems: Problems, contracts: Mapping[str, ContractConfig],
-                 *, notice_id: str = "", source: str = "config") -> Notice | None:
+                 *, notice_id: str = "", source: str = "config", declared: Mapping[str, Any] = {}) -> Notice | None:
     t = Table(data, path, problems)
     before = len(problems.items)
     contract = t.str("contract", required=True)
-    if contract and contract not in contracts:
+    if contract and contract not in contracts and contract not in declared:
         problems.add(t.key("contract"), f"unknown contract {contract!r}")
     domain = t.str("domain")
     if domain and contract in contracts and domain not in contracts[contract].domains:
@@ -411,11 +414,10 @@ def parse_notice(path: Path, data: Any, problems: Problems, contracts: Mapping[s
         problems.add(t.key("at"), "is required")
     kind = t.str("kind", "customer", choices=NOTICE_KINDS)
     note = t.str("note", "")
-    nid = t.str("id", notice_id)
     t.finish()
     if len(problems.items) != before:
         return None
-    return Notice(contract=contract, at=at, kind=kind, domain=domain, note=note, id=nid or notice_id, source=source)
+    return Notice(contract=contract, at=at, kind=kind, domain=domain, note=note, id=notice_id, source=source)
 
 
 def _declared(tables: Any, key: str) -> dict[str, Any]:
@@ -508,7 +510,7 @@ def parse_config(text: str, path: FsPath) -> Config:
 
     contracts: dict[str, ContractConfig] = {}
     for cpath, cdata in top.table_list("contract"):
-        contract = _parse_contract(cpath, cdata, problems, declared_domains, regimes)
+        contract = _parse_contract(cpath, cdata, problems, declared_domains, regimes, set(user_regimes))
         if contract:
             if contract.id in contracts:
                 problems.add(cpath + ("id",), f"duplicate contract id {contract.id!r}")
@@ -518,7 +520,8 @@ def parse_config(text: str, path: FsPath) -> Config:
                     if (w := parse_window(wpath, wdata, problems, declared_domains, declared_contracts,
                                           window_id=f"config-{i + 1}")))
     notices = tuple(n for i, (npath, ndata) in enumerate(top.table_list("notice"))
-                    if (n := parse_notice(npath, ndata, problems, contracts, notice_id=f"config-{i + 1}")))
+                    if (n := parse_notice(npath, ndata, problems, contracts, notice_id=f"config-{i + 1}",
+                                          declared=declared_contracts)))
     top.finish()
 
     if problems:
@@ -533,7 +536,7 @@ def parse_config(text: str, path: FsPath) -> Config:
 def load_config(path: str | FsPath) -> Config:
     path = FsPath(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # editors on Windows write a BOM
     except FileNotFoundError:
         raise ConfigError([Problem(str(path), None, "(file)", "no such file")]) from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -69,8 +69,9 @@ class SlamonCollector(Collector):
         yield state
         yield closed
 
-        downtime = GaugeMetricFamily("slamon_scope_downtime_minutes",
-                                     "Month-to-date minutes of a contract scope by class.",
+        # Prometheus wants base units: whole minutes are exposed as seconds (x 60)
+        downtime = GaugeMetricFamily("slamon_scope_downtime_seconds",
+                                     "Month-to-date down time of a contract scope by class.",
                                      labels=["contract", "scope", "class"])
         availability = GaugeMetricFamily("slamon_scope_availability_ratio",
                                          "Month-to-date availability over the minutes elapsed this month.",
@@ -79,8 +80,9 @@ class SlamonCollector(Collector):
             "slamon_scope_month_availability_ratio",
             "The month's availability by the contract's formula if no more downtime occurs.",
             labels=["contract", "scope"])
-        left = GaugeMetricFamily("slamon_scope_minutes_to_next_tier",
-                                 "Counted down minutes left this month before the credit tier worsens.",
+        left = GaugeMetricFamily("slamon_scope_downtime_budget_seconds",
+                                 "Counted down time left this month before the credit tier worsens (+Inf: "
+                                 "no worse tier).",
                                  labels=["contract", "scope"])
         credit = GaugeMetricFamily("slamon_scope_projected_credit",
                                    "Credit owed for the month so far, in the contract's currency.",
@@ -90,13 +92,14 @@ class SlamonCollector(Collector):
             for scope in result.scopes:
                 a = scope.account
                 labels = [result.contract.id, scope.name]
-                downtime.add_metric(labels + ["counted"], a.downtime_minutes)
-                downtime.add_metric(labels + ["before_notice"], a.before_notice_minutes)
+                downtime.add_metric(labels + ["counted"], a.downtime_minutes * 60)
+                downtime.add_metric(labels + ["before_notice"], a.before_notice_minutes * 60)
+                downtime.add_metric(labels + ["unknown"], a.unknown_minutes * 60)
                 for kind in EXCLUSION_KINDS:
-                    downtime.add_metric(labels + [f"excluded_{kind}"], a.excluded_minutes[kind])
+                    downtime.add_metric(labels + [f"excluded_{kind}"], a.excluded_minutes[kind] * 60)
                 availability.add_metric(labels, max(0.0, (elapsed - a.downtime_minutes) / elapsed))
                 month_availability.add_metric(labels, float(a.availability))
-                left.add_metric(labels, minutes_to_next_tier(result.regime, a.total_minutes, a.downtime_minutes))
+                left.add_metric(labels, 60 * minutes_to_next_tier(result.regime, a.total_minutes, a.downtime_minutes))
                 credit.add_metric(labels + [result.contract.currency], float(scope.credit_amount))
         yield downtime
         yield availability

@@ -186,17 +186,34 @@ def parse_tier(data: Any, path: Path, problems: Problems) -> Tier | None:
         return None
 
 
+def resolve_extends(name: str, data: dict, path: Path, problems: Problems,
+                    known: Mapping[str, Mapping[str, Any]]) -> dict | None:
+    """Merge a chain of `extends` (a regime's own keys win over its base's), refusing cycles."""
+    chain = [name]
+    merged = {k: v for k, v in data.items() if k != "extends"}
+    base_name = data.get("extends")
+    while base_name is not None:
+        if not isinstance(base_name, str) or base_name not in known:
+            problems.add(path + ("extends",), f"unknown regime {base_name!r} to extend "
+                                              f"(known: {', '.join(sorted(known))})")
+            return None
+        if base_name in chain:
+            problems.add(path + ("extends",), f"regimes extend each other in a cycle: {' -> '.join(chain + [base_name])}")
+            return None
+        chain.append(base_name)
+        base = known[base_name]
+        merged = {**{k: v for k, v in base.items() if k != "extends"}, **merged}
+        base_name = base.get("extends") if isinstance(base, dict) else None
+    return merged
+
+
 def parse_regime(name: str, data: Any, path: Path, problems: Problems,
                  known: Mapping[str, Mapping[str, Any]] | None = None, *, builtin: bool = False) -> Regime | None:
     """Validate one [regime.NAME] table. `extends = "lineworks"` starts from another regime's keys."""
     if isinstance(data, dict) and "extends" in data:
-        base_name = data["extends"]
-        if not isinstance(base_name, str) or not known or base_name not in known:
-            problems.add(path + ("extends",), f"unknown regime {base_name!r} to extend")
+        data = resolve_extends(name, data, path, problems, known or {})
+        if data is None:
             return None
-        merged = dict(known[base_name])
-        merged.update({k: v for k, v in data.items() if k != "extends"})
-        data = merged
     table = Table(data, path, problems, what="regime table")
     before = len(problems.items)
     title = table.str("title", name)
@@ -221,6 +238,8 @@ def parse_regime(name: str, data: Any, path: Path, problems: Problems,
     if not table.has("tiers"):
         problems.add(table.key("tiers"), "is required")
     cap = percent(table.raw("cap"), table.key("cap"), problems, allow_suffix=False) if table.has("cap") else None
+    if cap is not None and cap < 0:
+        problems.add(table.key("cap"), "must not be negative")
     divisor_raw = table.raw("day_divisor", "month")
     day_divisor: str | int = "month"
     if divisor_raw == "month" or (isinstance(divisor_raw, int) and not isinstance(divisor_raw, bool)
@@ -246,7 +265,11 @@ def parse_regime(name: str, data: Any, path: Path, problems: Problems,
         if plan not in PLANS:
             problems.add(table.key("eligible_plans"), f"unknown plan {plan!r} (plans: {', '.join(PLANS)})")
     notice_days = table.int("maintenance_notice_days", 7, minimum=0)
-    ambiguous = tuple(v for i, raw in enumerate(table.raw("ambiguous_bounds", []) or [])
+    raw_ambiguous = table.raw("ambiguous_bounds", [])
+    if not isinstance(raw_ambiguous, list):
+        problems.add(table.key("ambiguous_bounds"), "expected a list of percentages such as [\"99.9\"]")
+        raw_ambiguous = []
+    ambiguous = tuple(v for i, raw in enumerate(raw_ambiguous)
                       if (v := percent(raw, table.key("ambiguous_bounds") + (i,), problems)) is not None)
     table.finish()
     problem = tier_table_problem(tiers) if table.has("tiers") and tiers_parsed else None

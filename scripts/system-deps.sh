@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# System (Debian) packages the test suite needs that pip cannot provide.
+#   promtool  <- Debian package "prometheus"  (tests/test_prometheus.py)
+# Idempotent and quick when everything is already installed: each tool is checked first and
+# apt is touched only when something is missing.
+set -euo pipefail
+
+packages=()
+command -v promtool >/dev/null 2>&1 || packages+=(prometheus)
+
+if [ "${#packages[@]}" -eq 0 ]; then
+    exit 0
+fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "system-deps: missing ${packages[*]} and apt-get is not available; install them by hand" >&2
+    exit 1
+fi
+
+run=()
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+        run=(sudo)
+    else
+        echo "system-deps: missing ${packages[*]}; not root and no sudo: install them as root" >&2
+        exit 1
+    fi
+fi
+
+echo "system-deps: installing ${packages[*]}" >&2
+"${run[@]}" apt-get update -qq
+"${run[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends "${packages[@]}"
+
+command -v promtool >/dev/null 2>&1 || { echo "system-deps: promtool still missing after install" >&2; exit 1; }
