@@ -225,24 +225,25 @@ class Storage:
             "WHERE m.minute >= ? AND m.minute < ? AND (m.requests < ? OR m.errors * ? > ? * m.requests)",
             [start, end, min_samples, den, num])
 
-    def missing_ranges(self, start: int, end: int) -> dict[str, list[tuple[int, int]]]:
-        """Per domain with any stored minute in [start, end): the [a, b) ranges with no row.
-        Domains without any row in the range are absent from the result."""
-        ranges: dict[str, list[tuple[int, int]]] = {}
-        firsts = self.db.execute(
-            "SELECT d.name, MIN(m.minute) FROM minute_counts m JOIN domains d ON d.id = m.domain_id "
-            "WHERE m.minute >= ? AND m.minute < ? GROUP BY m.domain_id", [start, end]).fetchall()
-        for name, first in firsts:
-            ranges[name] = [(start, first)] if first > start else []
-        for name, minute, nxt in self.db.execute(
-                "SELECT d.name, g.minute, g.nxt FROM (SELECT domain_id, minute, LEAD(minute) OVER "
-                "(PARTITION BY domain_id ORDER BY minute) AS nxt FROM minute_counts "
-                "WHERE minute >= ? AND minute < ?) g JOIN domains d ON d.id = g.domain_id "
-                "WHERE g.nxt IS NULL OR g.nxt > g.minute + 1", [start, end]):
-            gap_end = end if nxt is None else nxt
-            if minute + 1 < gap_end:
-                ranges[name].append((minute + 1, gap_end))
-        return ranges
+    def present_counts(self, start: int, end: int) -> dict[str, int]:
+        """Stored minutes per domain in [start, end)."""
+        return dict(self.db.execute(
+            "SELECT d.name, COUNT(*) FROM minute_counts m JOIN domains d ON d.id = m.domain_id "
+            "WHERE m.minute >= ? AND m.minute < ? GROUP BY m.domain_id", [start, end]).fetchall())
+
+    def missing_minutes(self, domain: str, start: int, end: int) -> list[int]:
+        """The minutes of [start, end) with no row for the domain, in order."""
+        present = self.db.execute(
+            "SELECT m.minute FROM minute_counts m JOIN domains d ON d.id = m.domain_id "
+            "WHERE d.name = ? AND m.minute >= ? AND m.minute < ? ORDER BY m.minute", [domain, start, end])
+        missing = []
+        expected = start
+        for (minute,) in present:
+            if minute != expected:
+                missing.extend(range(expected, minute))
+            expected = minute + 1
+        missing.extend(range(expected, end))
+        return missing
 
     def counts_at(self, domain: str, minutes: Sequence[int]) -> dict[int, tuple[int, int]]:
         if not minutes:

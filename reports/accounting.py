@@ -2,6 +2,7 @@
 deadlines and warnings. Storage is read through MinuteSource; everything else is pure."""
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -80,7 +81,9 @@ class MinuteSource:
         self.storage = storage
         self.start, self.end = start, end
         self._unhealthy: dict[Thresholds, dict[str, dict[int, tuple[int, int]]]] = {}
-        self._missing: dict[str, list[tuple[int, int]]] | None = None
+        self._present: dict[str, int] | None = None
+        self._missing: dict[str, list[int]] = {}
+        self._cut: dict[tuple, tuple[dict[int, tuple[int, int]], set[int]]] = {}
 
     def _unhealthy_for(self, thresholds: Thresholds) -> dict[str, dict[int, tuple[int, int]]]:
         if thresholds not in self._unhealthy:
@@ -92,21 +95,40 @@ class MinuteSource:
             self._unhealthy[thresholds] = by_domain
         return self._unhealthy[thresholds]
 
-    def _missing_minutes(self, domain: str, start: int, end: int) -> set[int]:
-        if self._missing is None:
-            self._missing = self.storage.missing_ranges(self.start, self.end)
-        ranges = self._missing.get(domain, [(self.start, self.end)])
-        return {m for a, b in ranges for m in range(max(a, start), min(b, end))}
+    def _missing_minutes(self, domain: str) -> list[int]:
+        """Gaps are rare: only a domain with fewer rows than minutes has its minutes read."""
+        if domain not in self._missing:
+            if self._present is None:
+                self._present = self.storage.present_counts(self.start, self.end)
+            if self._present.get(domain, 0) == self.end - self.start:
+                self._missing[domain] = []
+            else:
+                self._missing[domain] = self.storage.missing_minutes(domain, self.start, self.end)
+        return self._missing[domain]
+
+    def _domain_cut(self, domain: str, thresholds: Thresholds, start: int, end: int):
+        """(unhealthy rows, missing minutes) of one domain in [start, end); contracts in one
+        zone share their periods, so this is computed once per domain and period."""
+        key = (domain, thresholds, start, end)
+        if key not in self._cut:
+            rows = {m: v for m, v in self._unhealthy_for(thresholds).get(domain, {}).items() if start <= m < end}
+            missing = self._missing_minutes(domain)
+            lo, hi = bisect.bisect_left(missing, start), bisect.bisect_left(missing, end)
+            self._cut[key] = (rows, set(missing[lo:hi]))
+        return self._cut[key]
 
     def scope_minutes(self, domains: Sequence[str], thresholds: Thresholds, start: int, end: int) -> dict[int, Count]:
-        unhealthy = self._unhealthy_for(thresholds)
-        rows = {d: {m: v for m, v in unhealthy.get(d, {}).items() if start <= m < end} for d in domains}
-        missing = {d: self._missing_minutes(d, start, end) for d in domains}
-        minutes = set().union(*rows.values(), *missing.values())
+        cuts = {d: self._domain_cut(d, thresholds, start, end) for d in domains}
+        if len(domains) == 1:
+            rows, missing = cuts[domains[0]]
+            result = {m: Count(r, e) for m, (r, e) in rows.items()}
+            result.update((m, Count(0, 0)) for m in missing)
+            return result
+        minutes = set().union(*(rows.keys() | missing for rows, missing in cuts.values()))
         pooled = dict.fromkeys(minutes, (0, 0))
-        for d in domains:
-            needed = [m for m in minutes if m not in rows[d] and m not in missing[d]]
-            known = {**rows[d], **self.storage.counts_at(d, needed)}
+        for d, (rows, missing) in cuts.items():
+            needed = [m for m in minutes if m not in rows and m not in missing]
+            known = {**rows, **self.storage.counts_at(d, needed)}
             for m, (requests, errors) in known.items():
                 r, e = pooled[m]
                 pooled[m] = (r + requests, e + errors)
