@@ -10,6 +10,7 @@ import html
 import json
 import logging
 import os
+import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -18,8 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from monitor.config import parse_notice, parse_window
 from monitor.errors import InputError
-from monitor.ingest import LineError, minute_of_instant, parse_instant, status_outcome
-from monitor.storage import OUTCOMES
+from monitor.ingest import LineError, minute_of_instant, parse_sample
 from monitor.values import Problems, path_str, timestamp
 from reports.compensation import truncated_percent
 from reports.render import contract_json
@@ -68,7 +68,8 @@ async def _payload(request: web.Request) -> dict:
 
 def _check(problems: Problems) -> None:
     if problems:
-        raise InputError("; ".join(f"{path_str(p[1:]) or p[0]}: {m}" for p, m in problems.items))
+        # payload paths start with the entity ("window", ...); the caller's keys follow it
+        raise InputError("; ".join(f"{path_str(p[1:]) if len(p) > 1 else p[0]}: {m}" for p, m in problems.items))
 
 
 def _actor(request: web.Request) -> str:
@@ -196,31 +197,13 @@ async def push_samples(request: web.Request) -> web.Response:
 
 
 def _pushed_sample(daemon: "Daemon", item: Any) -> tuple[str, int, str | None, int, int]:
-    if not isinstance(item, dict):
-        raise LineError("expected an object")
-    domain = item.get("domain")
-    if domain not in daemon.config.domains:
-        raise LineError(f"unknown domain {domain!r}")
-    if "minute" in item:
-        moment = parse_instant(item["minute"], "minute")
-        requests, errors = item.get("requests"), item.get("errors")
-        if type(requests) is not int or type(errors) is not int or not 0 <= errors <= requests:
-            raise LineError("a minute aggregate needs integers 0 <= errors <= requests")
-        outcome = None
-    else:
-        moment = parse_instant(item.get("ts"), "ts")
-        requests = errors = 0
-        if "status" in item and type(item["status"]) is int:
-            outcome = status_outcome(item["status"])
-        elif item.get("outcome") in OUTCOMES:
-            outcome = item["outcome"]
-        else:
-            raise LineError("a sample needs an integer status or a known outcome")
-    minute = minute_of_instant(moment)
-    if not daemon.live.minute_is_open(minute):
-        raise LineError(f"minute {moment.isoformat()} is not open (already closed or before the daemon "
-                        f"started); load history with `slamon ingest`")
-    return domain, minute, outcome, requests, errors
+    sample = parse_sample(item, daemon.config.domains)
+    minute = sample[1]
+    if not daemon.live.minute_is_open(minute, int(time.time() // 60)):
+        when = datetime.fromtimestamp(minute * 60, timezone.utc).isoformat()
+        raise LineError(f"minute {when} is not open: only the current minute accepts samples once the daemon "
+                        f"has observed a whole minute (load history with `slamon ingest`)")
+    return sample
 
 
 # --- status page -------------------------------------------------------------------------------

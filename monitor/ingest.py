@@ -105,11 +105,10 @@ class IngestSummary:
                 f"{self.domain_minutes} domain-minutes")
 
 
-def _parse_line(raw: bytes, known: Mapping[str, object], minute_cache: dict[str, int], acc: MinuteAccumulator) -> None:
-    try:
-        obj = json.loads(raw)
-    except ValueError as exc:
-        raise LineError(f"not JSON: {exc.args[0] if exc.args else exc}") from None
+def parse_sample(obj: object, known: Mapping[str, object], minute_cache: dict[str, int] | None = None
+                 ) -> tuple[str, int, str | None, int, int]:
+    """One sample in any of the three forms -> (domain, minute, outcome or None, requests, errors);
+    a per-minute aggregate has outcome None. Raises LineError saying what is wrong."""
     if not isinstance(obj, dict):
         raise LineError("expected a JSON object")
     domain = obj.get("domain")
@@ -119,32 +118,44 @@ def _parse_line(raw: bytes, known: Mapping[str, object], minute_cache: dict[str,
         raise LineError(f"unknown domain {domain!r} (not in the config's [[domain]] list)")
     if "minute" in obj:
         text = obj["minute"]
-        minute = minute_cache.get(text) if isinstance(text, str) else None
+        minute = minute_cache.get(text) if minute_cache is not None and isinstance(text, str) else None
         if minute is None:
             moment = parse_instant(text, "minute")
             if moment.second or moment.microsecond:
                 raise LineError(f"minute must be a whole minute: {text!r}")
-            minute = minute_cache[text] = minute_of_instant(moment)
+            minute = minute_of_instant(moment)
+            if minute_cache is not None:
+                minute_cache[text] = minute
         requests, errors = obj.get("requests"), obj.get("errors")
         if type(requests) is not int or type(errors) is not int:
             raise LineError("a minute aggregate needs integer \"requests\" and \"errors\"")
         if requests < 0 or errors < 0 or errors > requests:
             raise LineError(f"need 0 <= errors <= requests, got {errors} errors of {requests}")
-        acc.add_aggregate(domain, minute, requests, errors)
-        return
+        return domain, minute, None, requests, errors
     minute = minute_of_instant(parse_instant(obj.get("ts"), "ts"))
     if "status" in obj:
         status = obj["status"]
         if type(status) is not int:
             raise LineError("status must be an integer")
-        acc.add_outcome(domain, minute, status_outcome(status))
-    elif "outcome" in obj:
+        return domain, minute, status_outcome(status), 0, 0
+    if "outcome" in obj:
         outcome = obj["outcome"]
         if outcome not in _OUTCOME_INDEX:
             raise LineError(f"unknown outcome {outcome!r} (one of {', '.join(OUTCOMES)})")
-        acc.add_outcome(domain, minute, outcome)
+        return domain, minute, outcome, 0, 0
+    raise LineError("a sample needs \"status\" or \"outcome\" (with \"ts\"), or \"minute\" with requests/errors")
+
+
+def _parse_line(raw: bytes, known: Mapping[str, object], minute_cache: dict[str, int], acc: MinuteAccumulator) -> None:
+    try:
+        obj = json.loads(raw)
+    except ValueError as exc:
+        raise LineError(f"not JSON: {exc.args[0] if exc.args else exc}") from None
+    domain, minute, outcome, requests, errors = parse_sample(obj, known, minute_cache)
+    if outcome is None:
+        acc.add_aggregate(domain, minute, requests, errors)
     else:
-        raise LineError("a sample needs \"status\" or \"outcome\" (with \"ts\"), or \"minute\" with requests/errors")
+        acc.add_outcome(domain, minute, outcome)
 
 
 def file_digest(stream: BinaryIO) -> str:

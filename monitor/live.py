@@ -87,8 +87,9 @@ class LiveState:
         else:
             self.open.add_aggregate(domain, minute, requests, errors)
 
-    def minute_is_open(self, minute: int) -> bool:
-        return (self.observed_since_minute is not None and minute >= self.observed_since_minute
+    def minute_is_open(self, minute: int, now_minute: int) -> bool:
+        """Observed, not yet closed, and not in the future."""
+        return (self.observed_since_minute is not None and self.observed_since_minute <= minute <= now_minute
                 and (self.closed_through_minute is None or minute > self.closed_through_minute))
 
     def take_closed(self, through_minute: int) -> list[tuple[str, int, list[int]]]:
