@@ -17,11 +17,13 @@ def failing(settings: DemoSettings, epoch_seconds: float) -> bool:
 
 
 def build_demo_app(settings: DemoSettings) -> web.Application:
-    counter = itertools.count()
+    # one counter per path: probes of several domains interleave, and a shared counter would
+    # hand all the failures to one of them
+    counters: dict[str, itertools.count] = {}
     ratio: Fraction = settings.error_ratio
 
     async def handle(request: web.Request) -> web.Response:
-        n = next(counter)
+        n = next(counters.setdefault(request.path, itertools.count()))
         # deterministic share: request n fails iff floor((n+1)*p) > floor(n*p)
         if failing(settings, time.time()) and (n + 1) * ratio.numerator // ratio.denominator > \
                 n * ratio.numerator // ratio.denominator:

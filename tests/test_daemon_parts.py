@@ -174,3 +174,22 @@ async def test_scheduler_keeps_cadence_and_does_not_pile_up_on_a_slow_target():
     assert set(results["slow"]) == {"timeout"}
     assert hits["slow"] <= 21 and len(results["slow"]) >= 14
     assert all(key == "slow" for key in skipped)
+
+
+async def test_demo_target_fails_its_share_on_every_path_only_in_failing_minutes(monkeypatch):
+    from fractions import Fraction
+    from aiohttp.test_utils import TestClient, TestServer
+    from monitor import demo
+    from monitor.config import DemoSettings
+
+    settings = DemoSettings(fail_every_minutes=5, fail_for_minutes=1, error_ratio=Fraction(1, 2))
+    app = demo.build_demo_app(settings)
+    async with TestClient(TestServer(app)) as client:
+        monkeypatch.setattr(demo.time, "time", lambda: 300 * 60 + 10.0)   # minute 300: failing
+        statuses = {"/mail": [], "/drive": []}
+        for _ in range(10):
+            for path in statuses:  # interleaved, as two probes are
+                statuses[path].append((await client.get(path)).status)
+        assert all(s.count(503) == 5 and s.count(200) == 5 for s in statuses.values())
+        monkeypatch.setattr(demo.time, "time", lambda: 301 * 60 + 10.0)   # minute 301: healthy
+        assert {(await client.get("/mail")).status for _ in range(6)} == {200}
