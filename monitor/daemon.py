@@ -85,6 +85,7 @@ class Daemon:
         self._probe_task: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
         self._mtd_lock = asyncio.Lock()
+        self._reports_without_data: set[tuple[str, str]] = set()  # said once, not every 5 minutes
 
     @staticmethod
     def _new_live(config: Config) -> LiveState:
@@ -206,8 +207,10 @@ class Daemon:
             try:
                 results = build_reports(self.config, self.storage, label, [contract.id])
             except InputError as exc:
-                log.warning("monthly report not written", extra={"contract": contract.id, "period": label,
-                                                                "why": str(exc)})
+                if (contract.id, label) not in self._reports_without_data:
+                    self._reports_without_data.add((contract.id, label))
+                    log.info("monthly report not written", extra={"contract": contract.id, "period": label,
+                                                                 "why": str(exc)})
                 continue
             folder = self.config.monitor.reports_dir / label
             folder.mkdir(parents=True, exist_ok=True)
