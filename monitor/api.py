@@ -113,7 +113,7 @@ async def minutes(request: web.Request) -> web.Response:
     start = timestamp(request.query.get("start", ""), ("start",), problems)
     end = timestamp(request.query.get("end", ""), ("end",), problems)
     _check(problems)
-    rows = daemon.storage.minute_rows(domain, minute_of_instant(start), minute_of_instant(end))
+    rows = await daemon.db(daemon.storage.minute_rows, domain, minute_of_instant(start), minute_of_instant(end))
     th = daemon.config.domains[domain].thresholds
     for row in rows:
         row["state"] = th.state(row["requests"], row["errors"])
@@ -123,7 +123,7 @@ async def minutes(request: web.Request) -> web.Response:
 
 async def audit(request: web.Request) -> web.Response:
     daemon: Daemon = request.app[DAEMON]
-    return web.json_response(daemon.storage.audit_rows())
+    return web.json_response(await daemon.db(daemon.storage.audit_rows))
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -141,7 +141,7 @@ async def add_window(request: web.Request) -> web.Response:
     window = parse_window(("window",), data, problems, daemon.config.domains, daemon.config.contracts,
                           source="database")
     _check(problems)
-    window_id = daemon.storage.add_window(window, actor=_actor(request))
+    window_id = await daemon.db(daemon.storage.add_window, window, actor=_actor(request))
     log.info("window added", extra={"window": f"db-{window_id}", "kind": window.kind, "actor": _actor(request)})
     await daemon.refresh_month_to_date()
     return web.json_response({"id": f"db-{window_id}"}, status=201)
@@ -162,7 +162,7 @@ async def end_window(request: web.Request) -> web.Response:
     if unknown:
         problems.add((sorted(unknown)[0],), "unknown key")
     _check(problems)
-    after = daemon.storage.end_window(int(raw), at, actor=_actor(request), reason=reason)
+    after = await daemon.db(daemon.storage.end_window, int(raw), at, actor=_actor(request), reason=reason)
     await daemon.refresh_month_to_date()
     return web.json_response(after)
 
@@ -173,7 +173,7 @@ async def add_notice(request: web.Request) -> web.Response:
     problems = Problems()
     notice = parse_notice(("notice",), data, problems, daemon.config.contracts, source="database")
     _check(problems)
-    notice_id = daemon.storage.add_notice(notice, actor=_actor(request))
+    notice_id = await daemon.db(daemon.storage.add_notice, notice, actor=_actor(request))
     await daemon.refresh_month_to_date()
     return web.json_response({"id": f"db-{notice_id}"}, status=201)
 

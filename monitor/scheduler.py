@@ -4,8 +4,10 @@ without pile-up, under one concurrency bound.
 APScheduler drives the daemon's minute-scale jobs; probes run at thousands a second, where a
 job store and one asyncio task per tick cost more than a heap of deadlines (measured in
 bench/probes.py). Ticks are computed from the start time (tick k at phase + k * every), so
-lateness never accumulates; a target whose previous probes are all still running has the
-tick skipped and counted instead of queueing more work behind a slow target."""
+lateness never accumulates. Work never queues: a slot is taken before a probe task exists, a
+tick already older than its interval is skipped and counted, and so is a tick of a target whose
+previous probes are all still running. Under overload the daemon sheds samples (visible in
+slamon_samples_dropped_total) instead of running ever later."""
 from __future__ import annotations
 
 import asyncio
@@ -68,11 +70,13 @@ class ProbeScheduler:
                 if delay > 0:
                     await asyncio.sleep(delay)
                     continue
-                heapq.heapreplace(heap, (due + self.targets[index].spec.every_seconds, index))
                 target = self.targets[index]
-                if self.in_flight.get(target.key, 0) >= target.max_in_flight:
+                heapq.heapreplace(heap, (due + target.spec.every_seconds, index))
+                if (loop.time() - due > target.spec.every_seconds
+                        or self.in_flight.get(target.key, 0) >= target.max_in_flight):
                     self.on_skip(target)
                     continue
+                await self.semaphore.acquire()  # one waiter (this loop), never thousands of tasks
                 self.in_flight[target.key] = self.in_flight.get(target.key, 0) + 1
                 task = loop.create_task(self._probe(target, due))
                 self.tasks.add(task)
@@ -81,16 +85,17 @@ class ProbeScheduler:
             await self.cancel()
 
     async def _probe(self, target: Target, due: float) -> None:
+        """Runs with a semaphore slot already taken by run(), and gives it back."""
         loop = asyncio.get_running_loop()
         try:
-            async with self.semaphore:
-                self.on_lateness(max(0.0, loop.time() - due))
-                wall = time.time()
-                self.started += 1
-                result = await self.registry.run(target.spec, self.session)
-            self.on_result(target, result, wall, loop.time())
+            self.on_lateness(max(0.0, loop.time() - due))
+            wall = time.time()
+            self.started += 1
+            result = await self.registry.run(target.spec, self.session)
         finally:
+            self.semaphore.release()
             self.in_flight[target.key] -= 1
+        self.on_result(target, result, wall, loop.time())
 
     async def cancel(self) -> None:
         tasks = list(self.tasks)

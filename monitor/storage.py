@@ -100,13 +100,15 @@ def _iso(moment: datetime | None) -> str | None:
 class Storage:
     """One connection; the process that holds it is the database's writer."""
 
-    def __init__(self, path: str | Path, *, must_exist: bool = False):
+    def __init__(self, path: str | Path, *, must_exist: bool = False, threaded: bool = False):
+        """`threaded`: the connection may be used from worker threads, one at a time (the
+        daemon serialises its database work behind one lock)."""
         self.path = Path(path)
         if must_exist and not self.path.exists():
             raise InputError(f"no database at {self.path}: ingest samples or run the daemon first")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite_utils.Database(self.path)
+            self.db = sqlite_utils.Database(sqlite3.connect(str(self.path), check_same_thread=not threaded))
             self.db.execute("PRAGMA busy_timeout = 10000")
             self.db.enable_wal()
             self.db.execute("PRAGMA synchronous = NORMAL")
