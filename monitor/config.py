@@ -137,6 +137,7 @@ class MonitorSettings:
     reports_dir: FsPath | None = None
     canaries: tuple[ProbeSpec, ...] = ()
     max_concurrency: int = 1000
+    probe_processes: int | str = "auto"
     admin_token_env: str = "SLAMON_ADMIN_TOKEN"
     report_formats: tuple[str, ...] = ("json", "md", "csv")
     sample_retention_days: int = 92
@@ -454,6 +455,12 @@ def parse_config(text: str, path: FsPath) -> Config:
         except ValueError as exc:
             problems.add(mon.key("canaries") + (i,), str(exc))
     max_concurrency = mon.int("max_concurrency", 1000, minimum=1, maximum=100_000)
+    probe_processes = mon.raw("probe_processes", "auto")
+    if probe_processes != "auto" and not (isinstance(probe_processes, int) and not isinstance(probe_processes, bool)
+                                          and 1 <= probe_processes <= 64):
+        problems.add(mon.key("probe_processes"), f"must be \"auto\" or a number of processes (1-64); "
+                                                 f"got {probe_processes!r}")
+        probe_processes = "auto"
     token_env = mon.str("admin_token_env", "SLAMON_ADMIN_TOKEN")
     formats = mon.str_list("report_formats") or ("json", "md", "csv")
     for f in formats:
@@ -474,7 +481,7 @@ def parse_config(text: str, path: FsPath) -> Config:
     base = path.parent
     settings = MonitorSettings(database=base / (database or "var/slamon.db"), listen=listen or "127.0.0.1:9464",
                                reports_dir=base / (reports_dir or "var/reports"), canaries=tuple(canaries),
-                               max_concurrency=max_concurrency, admin_token_env=token_env or "SLAMON_ADMIN_TOKEN",
+                               max_concurrency=max_concurrency, probe_processes=probe_processes, admin_token_env=token_env or "SLAMON_ADMIN_TOKEN",
                                report_formats=formats, sample_retention_days=sample_days,
                                record_retention_days=record_days, demo=demo)
 

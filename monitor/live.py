@@ -9,7 +9,7 @@ from typing import Mapping
 
 from monitor.detector import Thresholds
 from monitor.ingest import MinuteAccumulator
-from probes import ProbeResult, ProbeSpec
+from probes import OUTCOME_FAMILY, ProbeResult, ProbeSpec
 
 CANARY_FRESH_SECONDS = 10.0
 
@@ -63,10 +63,9 @@ class LiveState:
     def set_observed_since(self, minute: int) -> None:
         self.observed_since_minute = minute
 
-    def record(self, domain: str, result: ProbeResult, wall_seconds: float, mono_now: float) -> str:
-        """Account one probe result; returns the outcome as stored (maybe monitor_error)."""
-        outcome = result.outcome
-        if result.family == "server_error" and self.canaries.degraded(mono_now):
+    def record(self, domain: str, outcome: str, wall_seconds: float, mono_now: float) -> str:
+        """Account one probe sample; returns the outcome as stored (maybe monitor_error)."""
+        if OUTCOME_FAMILY[outcome] == "server_error" and self.canaries.degraded(mono_now):
             outcome = "monitor_error"
             self.samples_reclassified_total += 1
         key = (domain, outcome)

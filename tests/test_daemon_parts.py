@@ -33,14 +33,14 @@ def result(outcome: str) -> ProbeResult:
 def test_live_minutes_skip_the_start_minute_and_close_once():
     live = LiveState({"mail": Thresholds()})
     live.set_observed_since(1001)
-    live.record("mail", result("ok"), 1000 * 60 + 30, 0.0)       # the partial start minute
+    live.record("mail", "ok", 1000 * 60 + 30, 0.0)       # the partial start minute
     for i in range(20):
-        live.record("mail", result("server_error" if i < 2 else "ok"), 1001 * 60 + i, 0.0)
+        live.record("mail", "server_error" if i < 2 else "ok", 1001 * 60 + i, 0.0)
     assert (("mail", 1000) not in live.open.cells) and live.open.cells[("mail", 1001)][:2] == [20, 2]
     closed = live.take_closed(1001)
     assert [(d, m, cell[:2]) for d, m, cell in closed] == [("mail", 1001, [20, 2])]
     assert live.now["mail"].state == "down"                       # 2/20 > 5%
-    live.record("mail", result("ok"), 1001 * 60 + 59, 0.0)         # arrives after its minute closed
+    live.record("mail", "ok", 1001 * 60 + 59, 0.0)         # arrives after its minute closed
     assert live.samples_dropped_total == 1 and not live.open.cells
     assert live.take_closed(1001) == []
 
@@ -50,12 +50,12 @@ def test_canaries_failing_together_turn_failures_into_monitor_errors():
     live = LiveState({"mail": Thresholds()}, (canary,))
     live.set_observed_since(0)
     live.canaries.record(canary, result("connect_error"), now=100.0)
-    assert live.record("mail", result("timeout"), 60.0, mono_now=101.0) == "monitor_error"
-    assert live.record("mail", result("client_error"), 60.0, mono_now=101.0) == "client_error"
+    assert live.record("mail", "timeout", 60.0, mono_now=101.0) == "monitor_error"
+    assert live.record("mail", "client_error", 60.0, mono_now=101.0) == "client_error"
     # stale canary evidence does not count, and a canary that answers clears it
-    assert live.record("mail", result("timeout"), 60.0, mono_now=200.0) == "timeout"
+    assert live.record("mail", "timeout", 60.0, mono_now=200.0) == "timeout"
     live.canaries.record(canary, result("ok"), now=201.0)
-    assert live.record("mail", result("timeout"), 60.0, mono_now=202.0) == "timeout"
+    assert live.record("mail", "timeout", 60.0, mono_now=202.0) == "timeout"
     cell = live.open.cells[("mail", 1)]
     assert cell[0] == 3 and cell[1] == 2  # the monitor_error sample is not in the denominator
     assert live.samples_reclassified_total == 1
@@ -193,3 +193,45 @@ async def test_demo_target_fails_its_share_on_every_path_only_in_failing_minutes
         assert all(s.count(503) == 5 and s.count(200) == 5 for s in statuses.values())
         monkeypatch.setattr(demo.time, "time", lambda: 301 * 60 + 10.0)   # minute 301: healthy
         assert {(await client.get("/mail")).status for _ in range(6)} == {200}
+
+
+async def test_probe_worker_processes_feed_the_daemon_and_stop_cleanly(tmp_path: Path):
+    hits = []
+
+    async def ok(request):
+        hits.append(request.path)
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/{name}", ok)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    domains = "".join(f'\n[[domain]]\nname = "d{i}"\n  [[domain.probe]]\n  url = "http://127.0.0.1:{port}/d{i}"\n'
+                      f'  every = "500ms"\n  timeout = "1s"\n' for i in range(4))
+    text = f'[monitor]\ndatabase = "slamon.db"\nprobe_processes = 2\n{domains}'
+    daemon = Daemon(parse_config(text, tmp_path / "config.toml"))
+    daemon.live.set_observed_since(0)
+    try:
+        async with aiohttp.ClientSession() as session:
+            daemon._start_probes(session)
+            assert daemon._workers is not None and len(daemon._workers.workers) == 2
+            processes = [p for p, _ in daemon._workers.workers]
+            deadline = asyncio.get_running_loop().time() + 20
+            while asyncio.get_running_loop().time() < deadline:
+                if all(daemon.live.requests_total.get((f"d{i}", "ok"), 0) >= 4 for i in range(4)):
+                    break
+                await asyncio.sleep(0.2)
+            await daemon._stop_probes()
+    finally:
+        await runner.cleanup()
+        daemon.storage.close()
+    assert all(daemon.live.requests_total.get((f"d{i}", "ok"), 0) >= 4 for i in range(4)), daemon.live.requests_total
+    assert not any(p.is_alive() for p in processes)
+    # every sample a worker sent reached the open minutes, the last batch included (a probe
+    # cancelled at stop may have reached the server without a result)
+    counted = sum(cell[0] for cell in daemon.live.open.cells.values())
+    assert counted == sum(daemon.live.requests_total.values())
+    assert len(hits) - 8 <= counted <= len(hits)
