@@ -31,22 +31,28 @@ class Batch:
     skipped: int
 
 
-def _worker_main(conn: Connection, targets: list[Target], max_concurrency: int) -> None:
+def _worker_main(control: Connection, results: Connection, targets: list[Target], max_concurrency: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     from monitor.daemon import _loop_factory, _settle_garbage  # the daemon's loop and GC settings
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        runner.run(_worker(conn, targets, max_concurrency, _settle_garbage))
-    conn.close()
+        runner.run(_worker(control, results, targets, max_concurrency, _settle_garbage))
+    results.close()
 
 
-async def _worker(conn: Connection, targets: list[Target], max_concurrency: int,
+def _wait_for_stop(control: Connection) -> None:
+    try:
+        control.recv()  # "stop"
+    except (EOFError, OSError):
+        pass  # the daemon is gone
+
+
+async def _worker(control: Connection, results: Connection, targets: list[Target], max_concurrency: int,
                   settle: Callable[[], None]) -> None:
     import aiohttp
     from probes import default_registry
 
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
     batch = Batch([], [], 0)
 
     def on_result(target: Target, result, wall: float, mono: float) -> None:
@@ -55,39 +61,35 @@ async def _worker(conn: Connection, targets: list[Target], max_concurrency: int,
     def on_skip(target: Target) -> None:
         batch.skipped += 1
 
-    def readable() -> None:
-        try:
-            conn.recv()  # "stop"
-        except (EOFError, OSError):
-            pass  # the daemon is gone
-        stop.set()
+    def flush() -> None:
+        # a blocking write on a one-way pipe: if the daemon falls behind, the worker waits
+        # (back-pressure) rather than dropping results
+        if batch.samples or batch.skipped or batch.lateness:
+            results.send(Batch(batch.samples, batch.lateness, batch.skipped))
+            batch.samples, batch.lateness, batch.skipped = [], [], 0
 
-    loop.add_reader(conn.fileno(), readable)
+    # the control pipe is read by a thread with blocking reads: an event-loop reader would make
+    # the descriptor non-blocking, and multiprocessing connections expect blocking ones
+    stopped = loop.run_in_executor(None, _wait_for_stop, control)
     connector = aiohttp.TCPConnector(limit=max_concurrency, ttl_dns_cache=60)
     async with aiohttp.ClientSession(connector=connector, raise_for_status=False) as session:
         scheduler = ProbeScheduler(targets, default_registry(), session, on_result,
                                    max_concurrency=max_concurrency, on_skip=on_skip,
-                                   on_lateness=batch.lateness.append)
+                                   on_lateness=lambda seconds: batch.lateness.append(seconds))
         task = loop.create_task(scheduler.run())
         settle()
         try:
-            while not stop.is_set():
-                try:
-                    await asyncio.wait_for(stop.wait(), BATCH_SECONDS)
-                except asyncio.TimeoutError:
-                    pass
-                if batch.samples or batch.skipped or batch.lateness:
-                    conn.send(Batch(batch.samples, batch.lateness, batch.skipped))
-                    batch.samples, batch.lateness, batch.skipped = [], [], 0
-        except (BrokenPipeError, OSError):
-            pass
+            while not stopped.done():
+                await asyncio.wait([stopped], timeout=BATCH_SECONDS)
+                flush()
+        except (BrokenPipeError, EOFError):
+            return  # the daemon is gone; nobody to send to
         finally:
-            loop.remove_reader(conn.fileno())
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
     try:
-        conn.send(Batch(batch.samples, batch.lateness, batch.skipped))
-    except (BrokenPipeError, OSError):
+        flush()
+    except (BrokenPipeError, EOFError):
         pass
 
 
@@ -101,52 +103,55 @@ class ProbeWorkers:
         self.on_batch = on_batch
         self.context = multiprocessing.get_context("spawn")  # no inherited loop, threads or sockets
         self.workers: list[tuple[multiprocessing.Process, Connection]] = []
-        self.done: list[asyncio.Future] = []
+        self.pumps: list[asyncio.Future] = []
+        self.stopping = False
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         for shard in self.shards:
             if not shard:
                 continue
-            parent, child = self.context.Pipe()
-            process = self.context.Process(target=_worker_main, args=(child, shard, self.max_concurrency),
+            control_read, control_write = self.context.Pipe(duplex=False)
+            results_read, results_write = self.context.Pipe(duplex=False)
+            process = self.context.Process(target=_worker_main,
+                                           args=(control_read, results_write, shard, self.max_concurrency),
                                            name="slamon-probes", daemon=True)
             process.start()
-            child.close()
-            finished = loop.create_future()
-            loop.add_reader(parent.fileno(), self._readable, parent, finished)
-            self.workers.append((process, parent))
-            self.done.append(finished)
+            control_read.close()
+            results_write.close()
+            self.workers.append((process, control_write))
+            self.pumps.append(loop.run_in_executor(None, self._pump, loop, results_read))
         log.info("probe workers started", extra={"processes": len(self.workers),
                                                  "targets": sum(len(s) for s in self.shards)})
 
-    def _readable(self, conn: Connection, finished: asyncio.Future) -> None:
+    def _pump(self, loop: asyncio.AbstractEventLoop, results: Connection) -> None:
+        """A thread per worker: blocking reads, each batch handed to the event loop."""
         try:
-            self.on_batch(conn.recv())
+            while True:
+                loop.call_soon_threadsafe(self.on_batch, results.recv())
         except (EOFError, OSError):
-            asyncio.get_running_loop().remove_reader(conn.fileno())
-            if not finished.done():
-                finished.set_result(None)
+            if not self.stopping:  # its domains get no samples: their minutes become unknown
+                loop.call_soon_threadsafe(log.error, "a probe worker exited; its targets are not probed")
+        finally:
+            results.close()
 
     async def stop(self, timeout: float = 10.0) -> None:
-        for _, conn in self.workers:
+        self.stopping = True
+        for _, control in self.workers:
             try:
-                conn.send("stop")
+                control.send("stop")
             except (BrokenPipeError, OSError):
                 pass
-        if self.done:
-            await asyncio.wait(self.done, timeout=timeout)  # their last batches arrive first
+        if self.pumps:
+            await asyncio.wait(self.pumps, timeout=timeout)  # their last batches arrive first
+        await asyncio.sleep(0)  # let the batches the pumps scheduled run
         deadline = time.monotonic() + 2.0
-        for process, conn in self.workers:
+        for process, control in self.workers:
             await asyncio.to_thread(process.join, max(0.0, deadline - time.monotonic()))
             if process.is_alive():
+                log.warning("probe worker did not stop; killing it", extra={"pid": process.pid})
                 process.kill()
                 await asyncio.to_thread(process.join, 1.0)
-            if not conn.closed:
-                try:
-                    asyncio.get_running_loop().remove_reader(conn.fileno())
-                except (ValueError, OSError):
-                    pass
-                conn.close()
+            control.close()
         self.workers.clear()
-        self.done.clear()
+        self.pumps.clear()
