@@ -173,6 +173,7 @@ class Snap:
         self.user = ru.ru_utime
         self.sys = ru.ru_stime
         self.server_cpu = proc_cpu_seconds(server_pids)
+        self.prober_pids = list(prober_pids)
         self.prober_cpu = proc_cpu_seconds(prober_pids)
 
 
@@ -442,7 +443,9 @@ async def slamon_phase(args, urls: list[str], server_pids: list[int]) -> dict:
                 now = loop.time()
                 for at, name in pending:
                     if now >= at:
-                        snaps[name] = Snap(now, completed(), server_pids, [])
+                        # the daemon's probe worker processes (if the run has them) are part of it
+                        workers = [p.pid for p, _ in daemon._workers.workers] if daemon._workers else []
+                        snaps[name] = Snap(now, completed(), server_pids, workers)
                         snaps[name].started = len(live.lateness)
                         snaps[name].skipped = live.samples_dropped_total
                         snaps[name].outcomes = outcome_counts(live.requests_total)
@@ -461,6 +464,14 @@ async def slamon_phase(args, urls: list[str], server_pids: list[int]) -> dict:
 
         a, b = snaps["start"], snaps["end"]
         res = window_figures(a, b)
+        # CPU of the daemon = its own process + its probe workers
+        res["probe_processes"] = 1 + len(b.prober_pids)
+        res["cpu_daemon_process_seconds"] = res["cpu_seconds"]
+        res["cpu_seconds"] = round(res["cpu_seconds"] + res["prober_cpu_seconds"], 3)
+        if res["window_seconds"]:
+            res["cpu_share_of_one_core"] = round(res["cpu_seconds"] / res["window_seconds"], 3)
+        if res["completed"]:
+            res["cpu_us_per_request"] = round(res["cpu_seconds"] / res["completed"] * 1e6, 1)
         late = sorted(list(live.lateness)[a.started:b.started])
         outcomes = Counter(b.outcomes)
         outcomes.subtract(a.outcomes)
