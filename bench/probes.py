@@ -514,7 +514,7 @@ async def slamon_phase(args, urls: list[str], server_pids: list[int]) -> dict:
         taken = live.take_closed(through)
         blocking = time.perf_counter() - t
         t = time.perf_counter()
-        written = await daemon.db(daemon._write_closed, taken, through)
+        written, _ = await daemon.db(daemon._write_closed, taken)
         res["close_minutes"] = {"cells": cells, "rows_written": written,
                                 "seconds_blocking_event_loop": round(blocking, 3),
                                 "seconds_writing_in_thread": round(time.perf_counter() - t, 3)}

@@ -86,6 +86,7 @@ class Daemon:
         self.stopping = asyncio.Event()
         self._probe_task: asyncio.Task | None = None
         self._workers: ProbeWorkers | None = None
+        self._scheduler: AsyncIOScheduler | None = None
         self._tasks: set[asyncio.Task] = set()
         self._mtd_lock = asyncio.Lock()
         self._db_lock = asyncio.Lock()
@@ -176,25 +177,32 @@ class Daemon:
             return await asyncio.to_thread(work, *args, **kwargs)
 
     async def close_minutes(self, through_minute: int) -> int:
-        """Write every open minute <= through_minute, once."""
+        """Write every open minute <= through_minute, once. A failed write puts the minutes
+        back, so the next close retries them instead of losing them."""
         taken = self.live.take_closed(through_minute)  # live state belongs to the event loop
         if not taken:
             return 0
-        return await self.db(self._write_closed, taken, through_minute)
-
-    def _write_closed(self, taken, through_minute: int) -> int:
-        ids = self.storage.domain_ids({d for d, _, _ in taken})
-        rows = [(ids[d], m, *cell) for d, m, cell in taken]
         try:
-            written, skipped = self.storage.close_probe_minutes(rows)
+            written, skipped = await self.db(self._write_closed, taken)
         except Exception:
             self.live.db_write_errors_total += 1
-            log.exception("writing closed minutes failed", extra={"minutes": len(rows)})
+            for domain, minute, cell in taken:
+                self.live.open.cells[(domain, minute)] = cell
+            self.live.closed_through_minute = min(m for _, m, _ in taken) - 1
+            log.exception("writing closed minutes failed; they will be retried", extra={"minutes": len(taken)})
             return 0
         self.live.minute_close_lag_seconds = max(0.0, time.time() - (through_minute + 1) * 60)
         if skipped:
             log.warning("minutes already stored were not written again", extra={"skipped": skipped})
         return written
+
+    def _write_closed(self, taken) -> tuple[int, int]:
+        ids = self.storage.domain_ids({d for d, _, _ in taken})
+        return self.storage.close_probe_minutes([(ids[d], m, *cell) for d, m, cell in taken])
+
+    def _close_trigger(self) -> CronTrigger:
+        """A minute is closed once its slowest probe can have finished."""
+        return CronTrigger(second=min(59, math.ceil(self._max_timeout()) + 2), timezone=UTC)
 
     async def close_minutes_job(self) -> None:
         through = math.floor((time.time() - self._max_timeout() - 1) / 60) - 1
@@ -320,6 +328,8 @@ class Daemon:
         self.live.canaries.specs = new.monitor.canaries
         self._start_probes(session)
         _settle_garbage()
+        if self._scheduler is not None:
+            self._scheduler.reschedule_job("close-minutes", trigger=self._close_trigger())
         log.info("config reloaded", extra={"domains": len(new.domains), "contracts": len(new.contracts)})
         await self.refresh_month_to_date()
 
@@ -333,6 +343,10 @@ class Daemon:
         runners: list[web.AppRunner] = []
         connector = aiohttp.TCPConnector(limit=self.config.monitor.max_concurrency, ttl_dns_cache=60)
         async with aiohttp.ClientSession(connector=connector, raise_for_status=False) as session:
+            # handlers first: a supervisor may signal as soon as the listener answers
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.stopping.set)
+            loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload(session), "reload"))
             try:
                 if self.config.monitor.demo:
                     runners.append(await self._serve(build_demo_app(self.config.monitor.demo),
@@ -344,9 +358,8 @@ class Daemon:
                 _settle_garbage()
 
                 scheduler = AsyncIOScheduler(timezone=UTC)
-                close_second = min(59, math.ceil(self._max_timeout()) + 2)
                 common = {"coalesce": True, "max_instances": 1}
-                scheduler.add_job(self.close_minutes_job, CronTrigger(second=close_second, timezone=UTC),
+                scheduler.add_job(self.close_minutes_job, self._close_trigger(),
                                   id="close-minutes", misfire_grace_time=30, **common)
                 scheduler.add_job(self.reports_job, CronTrigger(minute="*/5", second=30, timezone=UTC),
                                   id="monthly-reports", misfire_grace_time=300,
@@ -354,10 +367,7 @@ class Daemon:
                 scheduler.add_job(self.retention_job, CronTrigger(hour=3, minute=17, timezone=UTC),
                                   id="retention", misfire_grace_time=3600, **common)
                 scheduler.start()
-
-                for sig in (signal.SIGTERM, signal.SIGINT):
-                    loop.add_signal_handler(sig, self.stopping.set)
-                loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload(session), "reload"))
+                self._scheduler = scheduler
                 log.info("slamon running", extra={"listen": self.config.monitor.listen,
                                                   "domains": len(self.config.domains),
                                                   "contracts": len(self.config.contracts),
@@ -366,9 +376,9 @@ class Daemon:
                 await self.stopping.wait()
                 log.info("stopping: flushing open minutes")
                 scheduler.shutdown(wait=False)
+            finally:
                 for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                     loop.remove_signal_handler(sig)
-            finally:
                 await self._stop_probes()
                 for task in list(self._tasks):
                     task.cancel()

@@ -89,12 +89,13 @@ class SlamonCollector(Collector):
                                    labels=["contract", "scope", "currency"])
         for result in self.accounting():
             elapsed = max(1, self.elapsed_minutes(result))
+            future = result.period.total_minutes - elapsed  # not yet happened: no rows, not "unknown"
             for scope in result.scopes:
                 a = scope.account
                 labels = [result.contract.id, scope.name]
                 downtime.add_metric(labels + ["counted"], a.downtime_minutes * 60)
                 downtime.add_metric(labels + ["before_notice"], a.before_notice_minutes * 60)
-                downtime.add_metric(labels + ["unknown"], a.unknown_minutes * 60)
+                downtime.add_metric(labels + ["unknown"], max(0, a.unknown_minutes - future) * 60)
                 for kind in EXCLUSION_KINDS:
                     downtime.add_metric(labels + [f"excluded_{kind}"], a.excluded_minutes[kind] * 60)
                 availability.add_metric(labels, max(0.0, (elapsed - a.downtime_minutes) / elapsed))

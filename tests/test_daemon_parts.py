@@ -235,3 +235,26 @@ async def test_probe_worker_processes_feed_the_daemon_and_stop_cleanly(tmp_path:
     counted = sum(cell[0] for cell in daemon.live.open.cells.values())
     assert counted == sum(daemon.live.requests_total.values())
     assert len(hits) - 8 <= counted <= len(hits)
+
+
+async def test_a_failed_minute_write_is_retried_not_lost(tmp_path: Path):
+    import sqlite3
+    daemon = Daemon(parse_config(CONFIG, tmp_path / "config.toml"))
+    daemon.live.set_observed_since(1000)
+    for i in range(20):
+        daemon.live.record("mail", "ok", 1000 * 60 + i, 0.0)
+    real = daemon.storage.close_probe_minutes
+    calls = []
+
+    def failing_once(rows):
+        calls.append(len(rows))
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("disk I/O error")
+        return real(rows)
+
+    daemon.storage.close_probe_minutes = failing_once
+    assert await daemon.close_minutes(1000) == 0
+    assert daemon.live.db_write_errors_total == 1 and ("mail", 1000) in daemon.live.open.cells
+    assert await daemon.close_minutes(1000) == 1
+    assert daemon.storage.minute_rows("mail", 1000, 1001)[0]["requests"] == 20
+    daemon.storage.close()
