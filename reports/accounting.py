@@ -3,6 +3,7 @@ deadlines and warnings. Storage is read through MinuteSource; everything else is
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -166,6 +167,10 @@ class ScopeResult:
     resolution_date: date | None
     windows: tuple[WindowUse, ...]
     notices: tuple[Notice, ...]
+    # the detector's inputs, kept as evidence: the minutes that matter (every other minute of
+    # the period was stored and up) and the thresholds they were judged by
+    minutes: Mapping[int, Count] = field(default_factory=dict, repr=False)
+    thresholds: Thresholds = field(default_factory=Thresholds)
 
     @property
     def credit_amount(self) -> Decimal:
@@ -217,15 +222,16 @@ def account_contract(contract: ContractConfig, regime: Regime, period: Period, s
         applying = [w for w in windows if w.applies_to(contract.id, domains) and _overlaps(w, period)]
         scope_notices = tuple(n for n in notices if n.contract == contract.id
                               and (n.domain is None or n.domain in domains))
+        minutes = source.scope_minutes(domains, thresholds, period.start_minute - OUTAGE_LOOKBACK_MINUTES,
+                                       period.end_minute)
         account = account_scope(
-            period.start_minute, period.end_minute,
-            source.scope_minutes(domains, thresholds, period.start_minute - OUTAGE_LOOKBACK_MINUTES,
-                                 period.end_minute),
+            period.start_minute, period.end_minute, minutes,
             thresholds, [exclusion_span(w, period) for w in applying],
             [minute_of(epoch_seconds(n.at)) for n in scope_notices], awareness, absent="up")
-        scopes.append(_price_scope(contract, regime, period, tz, name, domains, account,
-                                   tuple(WindowUse(w, account.excluded_by_window.get(w.id, 0)) for w in applying),
-                                   scope_notices, warnings))
+        scope = _price_scope(contract, regime, period, tz, name, domains, account,
+                             tuple(WindowUse(w, account.excluded_by_window.get(w.id, 0)) for w in applying),
+                             scope_notices, warnings)
+        scopes.append(dataclasses.replace(scope, minutes=minutes, thresholds=thresholds))
 
     deadline = claim_deadline(period.end_local.date(), regime.claim_window_days) if regime.claim_window_days else None
     applies = (add_months(period.start_local.date(), regime.credit_applies_after_months)

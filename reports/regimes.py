@@ -94,6 +94,9 @@ class Regime:
     clauses: tuple[str, ...] = ()
     language: str = "en"
     builtin: bool = field(default=False, compare=False)
+    # the table this regime was parsed from (after `extends`): reports embed it as evidence and
+    # `slamon report --verify` parses it again with parse_regime
+    definition: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.scope not in SCOPES:
@@ -284,7 +287,7 @@ def parse_regime(name: str, data: Any, path: Path, problems: Problems,
         awareness=awareness, claim_window_days=claim_window_days,
         credit_applies_after_months=credit_applies, eligible_plans=frozenset(plans),
         maintenance_notice_days=notice_days, ambiguous_bounds=ambiguous, clauses=clauses,
-        language=language, builtin=builtin,
+        language=language, builtin=builtin, definition=dict(data),
     )
 
 
