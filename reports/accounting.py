@@ -82,7 +82,7 @@ class MinuteSource:
         self.storage = storage
         self.start, self.end = start, end
         self._unhealthy: dict[Thresholds, dict[str, dict[int, tuple[int, int]]]] = {}
-        self._present: dict[str, int] | None = None
+        self._hourly: dict[str, dict[int, int]] | None = None
         self._missing: dict[str, list[int]] = {}
         self._cut: dict[tuple, tuple[dict[int, tuple[int, int]], set[int]]] = {}
 
@@ -97,29 +97,40 @@ class MinuteSource:
         return self._unhealthy[thresholds]
 
     def _missing_minutes(self, domain: str) -> list[int]:
-        """Gaps are rare: only a domain with fewer rows than minutes has its minutes read."""
+        """Gaps are rare: only the hours with fewer rows than minutes are read minute by minute."""
         if domain not in self._missing:
-            if self._present is None:
-                self._present = self.storage.present_counts(self.start, self.end)
-            if self._present.get(domain, 0) == self.end - self.start:
-                self._missing[domain] = []
-            else:
-                self._missing[domain] = self.storage.missing_minutes(domain, self.start, self.end)
+            if self._hourly is None:
+                self._hourly = self.storage.hourly_counts(self.start, self.end)
+            hours = self._hourly.get(domain, {})
+            missing: list[int] = []
+            for hour in range(self.start // 60, (self.end - 1) // 60 + 1):
+                lo, hi = max(self.start, hour * 60), min(self.end, hour * 60 + 60)
+                stored = hours.get(hour, 0)
+                if stored == 0:
+                    missing.extend(range(lo, hi))
+                elif stored < hi - lo:
+                    missing.extend(self.storage.missing_minutes(domain, lo, hi))
+            self._missing[domain] = missing
         return self._missing[domain]
 
-    def _domain_cut(self, domain: str, thresholds: Thresholds, start: int, end: int):
-        """(unhealthy rows, missing minutes) of one domain in [start, end); contracts in one
-        zone share their periods, so this is computed once per domain and period."""
-        key = (domain, thresholds, start, end)
+    def _domain_cut(self, domain: str, thresholds: Thresholds, start: int, end: int, gaps_from: int):
+        """(unhealthy rows in [start, end), missing minutes in [gaps_from, end)) of one domain;
+        contracts in one zone share their periods, so this is computed once per domain and period."""
+        key = (domain, thresholds, start, end, gaps_from)
         if key not in self._cut:
             rows = {m: v for m, v in self._unhealthy_for(thresholds).get(domain, {}).items() if start <= m < end}
             missing = self._missing_minutes(domain)
-            lo, hi = bisect.bisect_left(missing, start), bisect.bisect_left(missing, end)
+            lo, hi = bisect.bisect_left(missing, gaps_from), bisect.bisect_left(missing, end)
             self._cut[key] = (rows, set(missing[lo:hi]))
         return self._cut[key]
 
-    def scope_minutes(self, domains: Sequence[str], thresholds: Thresholds, start: int, end: int) -> dict[int, Count]:
-        cuts = {d: self._domain_cut(d, thresholds, start, end) for d in domains}
+    def scope_minutes(self, domains: Sequence[str], thresholds: Thresholds, start: int, end: int,
+                      gaps_from: int | None = None) -> dict[int, Count]:
+        """The minutes of [start, end) that are not up, pooled over the domains. Minutes with no
+        row are listed only from `gaps_from` on: before it (the look-back before a period) only
+        down minutes matter, and an unlisted minute breaks a run of them just as a gap does."""
+        gaps_from = start if gaps_from is None else gaps_from
+        cuts = {d: self._domain_cut(d, thresholds, start, end, gaps_from) for d in domains}
         if len(domains) == 1:
             rows, missing = cuts[domains[0]]
             result = {m: Count(r, e) for m, (r, e) in rows.items()}
@@ -223,7 +234,7 @@ def account_contract(contract: ContractConfig, regime: Regime, period: Period, s
         scope_notices = tuple(n for n in notices if n.contract == contract.id
                               and (n.domain is None or n.domain in domains))
         minutes = source.scope_minutes(domains, thresholds, period.start_minute - OUTAGE_LOOKBACK_MINUTES,
-                                       period.end_minute)
+                                       period.end_minute, gaps_from=period.start_minute)
         account = account_scope(
             period.start_minute, period.end_minute, minutes,
             thresholds, [exclusion_span(w, period) for w in applying],
