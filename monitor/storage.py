@@ -233,6 +233,17 @@ class Storage:
             "SELECT d.name, COUNT(*) FROM minute_counts m JOIN domains d ON d.id = m.domain_id "
             "WHERE m.minute >= ? AND m.minute < ? GROUP BY m.domain_id", [start, end]).fetchall())
 
+    def hourly_counts(self, start: int, end: int) -> dict[str, dict[int, int]]:
+        """Stored minutes per domain and hour (minute // 60) in [start, end): gaps are found by
+        reading minute by minute only the hours that come up short."""
+        result: dict[str, dict[int, int]] = {}
+        for name, hour, count in self.db.execute(
+                "SELECT d.name, m.minute / 60 AS hour, COUNT(*) FROM minute_counts m JOIN domains d "
+                "ON d.id = m.domain_id WHERE m.minute >= ? AND m.minute < ? GROUP BY m.domain_id, hour",
+                [start, end]):
+            result.setdefault(name, {})[hour] = count
+        return result
+
     def missing_minutes(self, domain: str, start: int, end: int) -> list[int]:
         """The minutes of [start, end) with no row for the domain, in order."""
         present = self.db.execute(
