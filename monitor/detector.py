@@ -169,11 +169,13 @@ def account_scope(
     up = unknown = present = 0
     # An outage is a maximal run of consecutive down minutes, excluded ones included, so that a
     # notice given during a maintenance overrun, or before the month began, still starts the
-    # count. Down minutes just outside the period only extend runs; they are never classified.
+    # count. Down minutes just before the period only extend runs; they are never classified.
     runs: list[list[int]] = []                 # [start, end) of consecutive down minutes
     run_excluded: list[set[int]] = []          # the excluded minutes of each run
     for minute in sorted(minutes):
-        inside = period_start <= minute < period_end
+        if minute >= period_end:
+            break  # what follows the period cannot change it
+        inside = period_start <= minute
         count = minutes[minute]
         state = thresholds.state(count.requests, count.errors)
         if inside:

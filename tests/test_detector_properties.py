@@ -249,14 +249,22 @@ def test_notice_counting_starts_at_the_earliest_notice_inside_each_outage(sc):
     sc = {**sc, "awareness": "notice"}
     acc = run(sc)
     notices = sorted(set(sc["notice_minutes"]))
+
+    def excluded(minute):
+        return any(x.start_minute <= minute < x.end_minute for x in sc["exclusions"])
+
     for outage in acc.outages:
+        # excluded minutes stay part of the run but are neither counted nor before the notice
+        countable = [m for m in range(max(outage.start_minute, sc["period_start"]),
+                                      min(outage.end_minute, sc["period_end"])) if not excluded(m)]
         inside = [n for n in notices if outage.start_minute <= n < outage.end_minute]
         if inside:
-            assert outage.first_counted_minute == inside[0]
-            assert outage.counted_minutes == outage.end_minute - inside[0]
+            assert outage.counted_minutes == len([m for m in countable if m >= inside[0]])
+            if outage.counted_minutes:
+                assert outage.first_counted_minute == min(m for m in countable if m >= inside[0])
         else:
             assert outage.counted_minutes == 0
-            assert outage.before_notice_minutes == outage.end_minute - outage.start_minute
+        assert outage.counted_minutes + outage.before_notice_minutes == len(countable)
 
 
 # --------------------------------------------------------------------------------------------
