@@ -1,17 +1,24 @@
-"""The daemon's HTTP listener: / (status page), /metrics, and the JSON admin API under /api/v1/.
+"""The daemon's HTTP listener: / (status page), /metrics, the JSON admin API under /api/v1/, and the
+monthly reports under /reports/ (an index, their files, and each month's credits as CSV).
 
 Reads are open; every change needs `Authorization: Bearer <token>` where the token comes from
 the environment variable named by [monitor] admin_token_env, compared in constant time. The
 token is never logged and never echoed."""
 from __future__ import annotations
 
+import asyncio
+import csv
 import hmac
 import html
+import io
 import json
 import logging
 import os
+import re
 import time
 from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -206,6 +213,142 @@ def _pushed_sample(daemon: "Daemon", item: Any) -> tuple[str, int, str | None, i
     return sample
 
 
+# --- monthly reports ---------------------------------------------------------------------------
+
+PERIOD_RE = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+REPORT_FILE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,200}\.(json|md|csv|html)")
+REPORT_CONTENT_TYPES = {"json": "application/json", "md": "text/markdown", "csv": "text/csv", "html": "text/html"}
+CREDIT_COLUMNS = ("contract", "customer", "regime", "period", "revision", "currency", "credit_amount",
+                  "claim_deadline", "credit_applies")
+
+
+def report_index(storage) -> list[dict]:
+    """Every frozen report, newest month first: its revisions (oldest first), each with its files
+    as {format: file name} in the month's folder."""
+    first_files: dict[tuple[str, str], dict[str, str]] = {}
+    for row in storage.written_report_files():
+        first_files.setdefault((row["contract"], row["period"]), {})[row["format"]] = Path(row["path"]).name
+    reports: dict[tuple[str, str], dict] = {}
+    for rev in storage.report_revisions(skip=("evidence", "report")):
+        entry = reports.setdefault((rev["period"], rev["contract"]), {
+            "period": rev["period"], "contract": rev["contract"], "revisions": []})
+        files = first_files.get((rev["contract"], rev["period"]), {}) if rev["revision"] == 1 else \
+            {fmt: Path(f["path"]).name for fmt, f in rev["files"].items()}
+        entry["revisions"].append({"revision": rev["revision"], "credit_amount": rev["credit_amount"],
+                                   "currency": rev["currency"], "written_at": rev["written_at"], "diff": rev["diff"],
+                                   "evidence_digest": rev["evidence_digest"], "files": dict(sorted(files.items()))})
+    return sorted(reports.values(), key=lambda e: (-int(e["period"].replace("-", "")), e["contract"]))
+
+
+def credits_due(storage, period: str) -> list[dict] | None:
+    """The latest revision's credit of every contract reported for the month, where one is owed;
+    None when no report of that month exists."""
+    revisions = storage.report_revisions(period=period, skip=("evidence",))
+    if not revisions:
+        return None
+    latest: dict[str, dict] = {}
+    for rev in revisions:  # oldest first: the last one wins
+        latest[rev["contract"]] = rev
+    rows = []
+    for contract, rev in sorted(latest.items()):
+        if Decimal(rev["credit_amount"]) == 0:
+            continue
+        report = rev["report"]
+        rows.append({"contract": contract, "customer": report.get("customer", ""), "regime": report.get("regime", ""),
+                     "period": period, "revision": rev["revision"], "currency": rev["currency"],
+                     "credit_amount": rev["credit_amount"], "claim_deadline": report.get("claim_deadline") or "",
+                     "credit_applies": report.get("credit_applies") or ""})
+    return rows
+
+
+async def reports_redirect(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/reports/")
+
+
+async def reports_page(request: web.Request) -> web.Response:
+    daemon: Daemon = request.app[DAEMON]
+    e = html.escape
+    entries = await daemon.db(report_index, daemon.storage)
+    months: dict[str, list[dict]] = {}
+    for entry in entries:
+        months.setdefault(entry["period"], []).append(entry)
+    customers = {c.id: c.customer for c in daemon.config.contracts.values()}
+    sections = []
+    for period, items in months.items():
+        rows = []
+        for entry in items:
+            latest = entry["revisions"][-1]
+            links = []
+            for rev in entry["revisions"]:
+                files = " ".join(f'<a href="/reports/{e(period)}/{e(name)}">{e(fmt)}</a>'
+                                 for fmt, name in rev["files"].items())
+                links.append(f"<li>r{rev['revision']} ({e(rev['written_at'][:16].replace('T', ' '))} UTC, "
+                             f"{e(rev['credit_amount'])} {e(rev['currency'])}): {files or 'no files'}</li>")
+            diff = "".join(f"<li>{e(d)}</li>" for d in latest["diff"])
+            rows.append(
+                f'<tr><td>{e(entry["contract"])}</td><td>{e(customers.get(entry["contract"], ""))}</td>'
+                f'<td class="num">{e(latest["credit_amount"])} {e(latest["currency"])}</td>'
+                f'<td>{latest["revision"]}' + (f'<ul class="diff">{diff}</ul>' if diff else "") + "</td>"
+                f'<td><ul>{"".join(links)}</ul></td></tr>')
+        sections.append(
+            f'<h2 id="m{e(period)}">{e(period)}</h2>'
+            f'<p><a href="/reports/credits-{e(period)}.csv">credits due ({e(period)}, CSV)</a></p>'
+            f"<table><tr><th>contract</th><th>customer</th><th>credit</th><th>latest revision</th><th>files</th></tr>"
+            f'{"".join(rows)}</table>')
+    body = "".join(sections) or "<p>No monthly report has been written yet.</p>"
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>slamon monthly reports</title>
+<style>
+body{{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}} table{{border-collapse:collapse;margin-bottom:2em}}
+td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}} td.num{{text-align:right}}
+ul{{margin:0;padding-left:1.2em}} ul.diff{{color:#a50}}
+</style></head><body>
+<h1>Monthly reports</h1>
+<p>A report is frozen once written; a later change of its inputs is a new revision listing what changed.</p>
+{body}
+<p><a href="/">status</a></p>
+</body></html>"""
+    return web.Response(text=page, content_type="text/html")
+
+
+async def credits_csv(request: web.Request) -> web.Response:
+    daemon: Daemon = request.app[DAEMON]
+    period = request.match_info["period"]
+    if not PERIOD_RE.fullmatch(period):
+        return _error(404, "no such month")
+    rows = await daemon.db(credits_due, daemon.storage, period)
+    if rows is None:
+        return _error(404, f"no monthly report for {period}")
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CREDIT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return web.Response(text=buffer.getvalue(), content_type="text/csv", charset="utf-8",
+                        headers={"Content-Disposition": f'inline; filename="credits-{period}.csv"'})
+
+
+def _report_path(reports_dir: Path, period: str, name: str) -> Path | None:
+    """A file of reports_dir/PERIOD/, or None: names are checked before any path is built, and
+    the resolved path (symlinks followed) must still be inside reports_dir."""
+    if not PERIOD_RE.fullmatch(period) or not REPORT_FILE_RE.fullmatch(name) or ".." in name:
+        return None
+    root = reports_dir.resolve()
+    path = (root / period / name).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        return None
+    return path
+
+
+async def report_file(request: web.Request) -> web.Response:
+    daemon: Daemon = request.app[DAEMON]
+    path = _report_path(daemon.config.monitor.reports_dir, request.match_info["period"], request.match_info["name"])
+    if path is None:
+        return _error(404, "no such report file")
+    body = await asyncio.to_thread(path.read_bytes)
+    return web.Response(body=body, content_type=REPORT_CONTENT_TYPES[path.suffix[1:]], charset="utf-8",
+                        headers={"X-Content-Type-Options": "nosniff"})
+
+
 # --- status page -------------------------------------------------------------------------------
 
 async def status_page(request: web.Request) -> web.Response:
@@ -246,7 +389,8 @@ tr.down td:nth-child(2){{color:#c00;font-weight:bold}} tr.unknown td:nth-child(2
 <h2>Month to date</h2>
 <table><tr><th>contract</th><th>scope</th><th>regime</th><th>down (counted)</th><th>excluded</th><th>unknown</th>
 <th>availability</th><th>credit so far</th></tr>{''.join(contract_rows)}</table>
-<p><a href="/metrics">/metrics</a> · <a href="/api/v1/status">/api/v1/status</a></p>
+<p><a href="/reports/">monthly reports</a> · <a href="/metrics">/metrics</a> ·
+<a href="/api/v1/status">/api/v1/status</a></p>
 </body></html>"""
     return web.Response(text=page, content_type="text/html")
 
@@ -265,4 +409,8 @@ def build_app(daemon: "Daemon") -> web.Application:
     app.router.add_post("/api/v1/windows/{id}/end", end_window)
     app.router.add_post("/api/v1/notices", add_notice)
     app.router.add_post("/api/v1/samples", push_samples)
+    app.router.add_get("/reports", reports_redirect)
+    app.router.add_get("/reports/", reports_page)
+    app.router.add_get(r"/reports/credits-{period:\d{4}-\d{2}}.csv", credits_csv)
+    app.router.add_get("/reports/{period}/{name}", report_file)
     return app

@@ -81,7 +81,36 @@ def cmd_ingest(args) -> int:
     return 0
 
 
+def cmd_verify(path: str) -> int:
+    """`slamon report --verify FILE`: recompute a report's figures from its embedded evidence."""
+    from reports.evidence import Unrecognised, detect_kind, software_version, verify_report
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        checked = verify_report(text, detect_kind(text, path))
+    except Unrecognised as exc:
+        raise InputError(f"{path}: not a slamon report with embedded evidence: {exc}") from None
+    running = software_version()
+    for version in checked.versions:
+        if version != running:
+            print(f"{path}: note: made by slamon {version}, verified with slamon {running}")
+    for problem in checked.problems:
+        print(f"{path}: {problem}")
+    if checked.problems:
+        return 1
+    n = checked.contracts
+    print(f"{path}: verified ({n} contract{'' if n == 1 else 's'}; evidence {', '.join(checked.digests)}; "
+          f"slamon {', '.join(checked.versions) or 'unknown'})")
+    return 0
+
+
 def cmd_report(args) -> int:
+    if getattr(args, "verify", None):
+        return cmd_verify(args.verify)
+    if not args.period:
+        raise InputError("report needs --period YYYY-MM (or --verify FILE)")
     from reports.accounting import build_reports, parse_period
     from reports.render import contract_markdown, report_csv, report_json
     parse_period(args.period)
@@ -91,11 +120,15 @@ def cmd_report(args) -> int:
     outputs: list[tuple[str, str]] = []
     if args.format == "json":
         outputs.append((f"report-{args.period}.json",
-                        json.dumps(report_json(args.period, results), ensure_ascii=False, indent=2) + "\n"))
+                        json.dumps(report_json(args.period, results), ensure_ascii=False) + "\n"))
     elif args.format == "md":
         outputs += [(f"{r.contract.id}-{args.period}.md", contract_markdown(r)) for r in results]
     elif args.format == "csv":
         outputs.append((f"report-{args.period}.csv", report_csv(args.period, results)))
+    elif args.format == "html":
+        from reports.html import render_contract_html
+        outputs += [(f"{r.contract.id}-{args.period}.html", render_contract_html(r, lang=args.lang))
+                    for r in results]
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -212,9 +245,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ingest)
 
     p = with_config(sub.add_parser("report", help="the monthly availability and compensation report"))
-    p.add_argument("--period", required=True, metavar="YYYY-MM")
+    p.add_argument("--period", metavar="YYYY-MM", help="the month to report (required unless --verify)")
+    p.add_argument("--verify", metavar="FILE", help="recompute a JSON or HTML report's figures from its embedded "
+                                                    "evidence; needs no --period or --config")
     p.add_argument("--contract", action="append", metavar="ID", help="only this contract (repeatable)")
-    p.add_argument("--format", choices=("json", "md", "csv"), default="json")
+    p.add_argument("--format", choices=("json", "md", "csv", "html"), default="json")
+    p.add_argument("--lang", choices=("en", "ja", "ko"), help="language of the HTML report (default: the "
+                                                             "regime's: lineworks/kddi ja, Korean regimes ko)")
     p.add_argument("--out", metavar="DIR", help="write files into DIR instead of standard output")
     p.set_defaults(func=cmd_report)
 

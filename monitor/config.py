@@ -139,7 +139,7 @@ class MonitorSettings:
     max_concurrency: int = 1000
     probe_processes: int | str = "auto"
     admin_token_env: str = "SLAMON_ADMIN_TOKEN"
-    report_formats: tuple[str, ...] = ("json", "md", "csv")
+    report_formats: tuple[str, ...] = ("json", "md", "csv", "html")
     sample_retention_days: int = 92
     record_retention_days: int = 5 * 366
     demo: DemoSettings | None = None
@@ -462,7 +462,7 @@ def parse_config(text: str, path: FsPath) -> Config:
                                                  f"got {probe_processes!r}")
         probe_processes = "auto"
     token_env = mon.str("admin_token_env", "SLAMON_ADMIN_TOKEN")
-    formats = mon.str_list("report_formats") or ("json", "md", "csv")
+    formats = mon.str_list("report_formats") or ("json", "md", "csv", "html")
     for f in formats:
         if f not in ("json", "md", "csv", "html"):
             problems.add(mon.key("report_formats"), f"unknown report format {f!r}")

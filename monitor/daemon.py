@@ -30,6 +30,7 @@ from monitor.demo import build_demo_app
 from monitor.errors import ConfigError, InputError
 from monitor.live import LiveState
 from monitor.metrics import SlamonCollector, probe_duration_histogram
+from monitor.revisions import describe_changes, snapshot, unchanged, with_revision_block
 from monitor.scheduler import ProbeScheduler, Target
 from monitor.storage import Storage
 from monitor.workers import Batch, ProbeWorkers
@@ -40,6 +41,7 @@ from reports.render import contract_markdown, report_csv, report_json
 
 log = logging.getLogger("slamon")
 UTC = timezone.utc
+REVISION_MONTHS = 3  # frozen reports older than this are no longer recomputed
 
 
 class JsonFormatter(logging.Formatter):
@@ -240,49 +242,173 @@ class Daemon:
 
     # --- monthly reports ----------------------------------------------------------------------
 
+    def _last_month(self, contract, now: datetime) -> tuple[datetime, str] | None:
+        """(start of this month in the contract's zone, label of last month), or None while last
+        month's final minute may still be open."""
+        tz = ZoneInfo(contract.timezone or self.config.regimes[contract.regime].timezone)
+        this_month = now.astimezone(tz).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        if now < this_month + timedelta(seconds=60 + self._max_timeout() + 60):
+            return None  # the last minute of the month may still be open
+        return this_month, add_months(this_month.date(), -1).strftime("%Y-%m")
+
+    def _once(self, key: tuple, message: str, **extra) -> None:
+        """Log something that would otherwise repeat every 5 minutes once per daemon."""
+        if key not in self._reports_without_data:
+            self._reports_without_data.add(key)
+            log.info(message, extra=extra)
+
+    def _render_report(self, fmt: str, label: str, results: list[ContractResult], revision: int,
+                       diff: list[str]) -> str | None:
+        """A report's text; None when the HTML renderer is not available."""
+        if fmt == "json":
+            data = report_json(label, results)
+            if revision > 1:
+                data["revision"] = revision
+                data["diff"] = list(diff)
+            return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+        if fmt == "md":
+            text = contract_markdown(results[0])
+            return with_revision_block(text, revision, diff) if revision > 1 else text
+        if fmt == "csv":
+            return report_csv(label, results)
+        try:
+            from reports.html import render_contract_html
+        except ImportError:
+            self._once(("no-html",), "HTML reports not written: reports.html is not available")
+            return None
+        try:
+            return render_contract_html(results[0], revision=revision, diff=tuple(diff))
+        except Exception:  # the other formats are still written and frozen
+            log.exception("HTML report not rendered", extra={"contract": results[0].contract.id, "period": label,
+                                                             "revision": revision})
+            return None
+
+    def _formats(self) -> list[str]:
+        """The configured formats this installation can render."""
+        formats = list(self.config.monitor.report_formats)
+        if "html" in formats:
+            try:
+                import reports.html  # noqa: F401
+            except ImportError:
+                self._once(("no-html",), "HTML reports not written: reports.html is not available")
+                formats.remove("html")
+        return formats
+
+    @staticmethod
+    def _write_file(path: Path, text: str) -> str:
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+        return hashlib.sha256(text.encode()).hexdigest()
+
     def write_due_reports(self, now: datetime | None = None) -> list[Path]:
         """Write each contract's last month once it has ended in the contract's zone (and its last
-        minute has closed). The database remembers what was written: a restart neither writes a
-        report twice nor skips one."""
+        minute has closed): revision 1, frozen. The database remembers what was written: a restart
+        neither writes a report twice nor skips one. A later change of its inputs is
+        `revise_reports`'s business, never a rewrite."""
         now = now or datetime.now(UTC)
         written = []
         for contract in self.config.contracts.values():
-            tz = ZoneInfo(contract.timezone or self.config.regimes[contract.regime].timezone)
-            this_month = now.astimezone(tz).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-            if now < this_month + timedelta(seconds=60 + self._max_timeout() + 60):
-                continue  # the last minute of the month may still be open
-            label = add_months(this_month.date(), -1).strftime("%Y-%m")
-            formats = [f for f in self.config.monitor.report_formats
-                       if f != "html" and not self.storage.report_written(contract.id, label, f)]
-            if not formats:
+            due = self._last_month(contract, now)
+            if due is None:
+                continue
+            label = due[1]
+            formats = [f for f in self._formats() if not self.storage.report_written(contract.id, label, f)]
+            latest = self.storage.latest_report_revision(contract.id, label)
+            if not formats and latest is not None:
                 continue
             try:
                 results = build_reports(self.config, self.storage, label, [contract.id])
             except InputError as exc:
-                if (contract.id, label) not in self._reports_without_data:
-                    self._reports_without_data.add((contract.id, label))
-                    log.info("monthly report not written", extra={"contract": contract.id, "period": label,
-                                                                 "why": str(exc)})
+                self._once((contract.id, label), "monthly report not written", contract=contract.id, period=label,
+                           why=str(exc))
+                continue
+            snap = snapshot(results[0])
+            if latest is not None and not unchanged(latest, snap):
+                # a format added to revision 1 later must show revision 1's figures: the changed
+                # figures go to the next revision, with all formats
+                self._once((contract.id, label, "frozen"), "report formats not added to a frozen revision "
+                           "whose inputs changed since", contract=contract.id, period=label, formats=formats)
                 continue
             folder = self.config.monitor.reports_dir / label
             folder.mkdir(parents=True, exist_ok=True)
+            files = []
             for fmt in formats:
-                text = {"json": lambda: json.dumps(report_json(label, results), ensure_ascii=False, indent=2) + "\n",
-                        "md": lambda: contract_markdown(results[0]),
-                        "csv": lambda: report_csv(label, results)}[fmt]()
+                text = self._render_report(fmt, label, results, 1, [])
+                if text is None:
+                    continue
                 path = folder / f"{contract.id}.{fmt}"
-                tmp = path.with_suffix(path.suffix + ".tmp")
-                tmp.write_text(text, encoding="utf-8")
-                os.replace(tmp, path)
-                self.storage.record_report(contract.id, label, fmt, str(path),
-                                           hashlib.sha256(text.encode()).hexdigest())
+                files.append((fmt, path, self._write_file(path, text)))
+            with self.storage.db.atomic():  # the files and revision 1 are recorded together
+                for fmt, path, sha in files:
+                    self.storage.record_report(contract.id, label, fmt, str(path), sha)
+                if latest is None:
+                    self.storage.add_report_revision(
+                        contract.id, label, 1, evidence_digest=snap.digest,
+                        credit_amount=str(results[0].credit_amount), currency=contract.currency, diff=[],
+                        evidence=snap.evidence_text, report=snap.report_text, files={})
+            for fmt, path, _ in files:
                 written.append(path)
                 log.info("monthly report written", extra={"contract": contract.id, "period": label,
                                                           "path": str(path)})
         return written
 
+    def revise_reports(self, now: datetime | None = None) -> list[Path]:
+        """Recompute the frozen reports of the last REVISION_MONTHS months; where the inputs or
+        figures changed (a window or notice added or ended, late data), write revision N+1 as
+        CONTRACT.rN.EXT beside the earlier ones, with the list of changes. Nothing is rewritten."""
+        now = now or datetime.now(UTC)
+        due_labels: dict[str, list[str]] = {}  # one computation per month for all its contracts
+        for contract in self.config.contracts.values():
+            due = self._last_month(contract, now)
+            this_month = due[0] if due else now.astimezone(
+                ZoneInfo(contract.timezone or self.config.regimes[contract.regime].timezone)).replace(day=1)
+            since = add_months(this_month.date(), -REVISION_MONTHS).strftime("%Y-%m")
+            for label in self.storage.report_periods(contract.id, since):
+                due_labels.setdefault(label, []).append(contract.id)
+        written = []
+        for label, ids in sorted(due_labels.items()):
+            try:
+                results = build_reports(self.config, self.storage, label, ids)
+            except InputError as exc:
+                self._once((label, "revise"), "frozen reports not recomputed", period=label, contracts=ids,
+                           why=str(exc))
+                continue
+            for result in results:
+                written += self._revise(label, result)
+        return written
+
+    def _revise(self, label: str, result: ContractResult) -> list[Path]:
+        contract = result.contract
+        latest = self.storage.latest_report_revision(contract.id, label)
+        snap = snapshot(result)
+        if latest is None or unchanged(latest, snap):
+            return []
+        revision = latest["revision"] + 1
+        diff = describe_changes(latest["evidence"], latest["report"], snap.evidence, snap.report)
+        folder = self.config.monitor.reports_dir / label
+        folder.mkdir(parents=True, exist_ok=True)
+        files, paths = {}, []
+        for fmt in self._formats():
+            text = self._render_report(fmt, label, [result], revision, diff)
+            if text is None:
+                continue
+            path = folder / f"{contract.id}.r{revision}.{fmt}"
+            files[fmt] = {"path": str(path), "sha256": self._write_file(path, text)}
+            paths.append(path)
+        self.storage.add_report_revision(
+            contract.id, label, revision, evidence_digest=snap.digest, credit_amount=str(result.credit_amount),
+            currency=contract.currency, diff=diff, evidence=snap.evidence_text, report=snap.report_text, files=files)
+        log.warning("monthly report revised", extra={"contract": contract.id, "period": label,
+                                                     "revision": revision, "diff": diff})
+        return paths
+
+    def reports_job_sync(self, now: datetime | None = None) -> list[Path]:
+        return self.write_due_reports(now) + self.revise_reports(now)
+
     async def reports_job(self) -> None:
         await self.db(self.write_due_reports)
+        await self.db(self.revise_reports)  # the minutes being closed may go between the two
 
     async def retention_job(self) -> None:
         keep_from = minute_to_index(datetime.now(UTC) - timedelta(days=self.config.monitor.record_retention_days))

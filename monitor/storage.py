@@ -83,9 +83,30 @@ def _m002_daemon(db: sqlite_utils.Database) -> None:
     """)
 
 
+def _m003_report_revisions(db: sqlite_utils.Database) -> None:
+    db.executescript("""
+    -- a monthly report once written is frozen: a later change of its inputs is a new revision.
+    -- evidence and report keep the canonical JSON a revision was computed from and showed, so the
+    -- next revision can say what changed; files maps a format to {path, sha256} (revision 1's
+    -- files are in written_reports, where the daemon recorded them before revisions existed)
+    CREATE TABLE report_revisions (
+        contract TEXT NOT NULL, period TEXT NOT NULL, revision INTEGER NOT NULL,
+        evidence_digest TEXT NOT NULL, credit_amount TEXT NOT NULL, currency TEXT NOT NULL,
+        written_at TEXT NOT NULL, diff TEXT NOT NULL DEFAULT '[]',
+        evidence TEXT NOT NULL, report TEXT NOT NULL, files TEXT NOT NULL DEFAULT '{}',
+        PRIMARY KEY (contract, period, revision)
+    );
+    CREATE TRIGGER report_revisions_no_update BEFORE UPDATE ON report_revisions
+        BEGIN SELECT RAISE(ABORT, 'report revisions are frozen'); END;
+    CREATE TRIGGER report_revisions_no_delete BEFORE DELETE ON report_revisions
+        BEGIN SELECT RAISE(ABORT, 'report revisions are frozen'); END;
+    """)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema: minute counts, sources, windows, notices, audit log", _m001_initial),
     Migration(2, "daemon: closed probe minutes, written monthly reports", _m002_daemon),
+    Migration(3, "frozen monthly reports: revisions with their evidence and diff", _m003_report_revisions),
 )
 
 
@@ -195,6 +216,71 @@ class Storage:
     def record_report(self, contract: str, period: str, fmt: str, path: str, sha256: str) -> None:
         self.db.execute("INSERT INTO written_reports VALUES (?, ?, ?, ?, ?, ?)",
                         [contract, period, fmt, path, sha256, now_utc().isoformat()])
+
+    _REVISION_KEYS = ("contract", "period", "revision", "evidence_digest", "credit_amount", "currency",
+                      "written_at", "diff", "evidence", "report", "files")
+
+    def _revision_rows(self, where: str, args: Sequence, skip: Sequence[str] = ()) -> list[dict]:
+        columns = ", ".join(f"NULL AS {k}" if k in skip else k for k in self._REVISION_KEYS)
+        cursor = self.db.execute(f"SELECT {columns} FROM report_revisions WHERE {where} "
+                                 f"ORDER BY period, contract, revision", list(args))
+        rows = []
+        for row in cursor:
+            record = dict(zip(self._REVISION_KEYS, row))
+            for key in ("diff", "evidence", "report", "files"):
+                record[key] = json.loads(record[key]) if record[key] is not None else None
+            rows.append(record)
+        return rows
+
+    def report_revisions(self, contract: str | None = None, period: str | None = None, *,
+                         skip: Sequence[str] = ()) -> list[dict]:
+        """Revisions of monthly reports (all, one contract's, one period's or one report's), oldest first
+        within a report. Each has its diff, evidence, report (contract JSON) and files decoded; the
+        columns named in `skip` (say "evidence", the largest) are None."""
+        clauses, args = ["1 = 1"], []
+        if contract is not None:
+            clauses.append("contract = ?")
+            args.append(contract)
+        if period is not None:
+            clauses.append("period = ?")
+            args.append(period)
+        return self._revision_rows(" AND ".join(clauses), args, skip)
+
+    def latest_report_revision(self, contract: str, period: str) -> dict | None:
+        rows = self._revision_rows("contract = ? AND period = ? AND revision = (SELECT MAX(revision) FROM "
+                                   "report_revisions WHERE contract = ? AND period = ?)",
+                                   [contract, period, contract, period])
+        return rows[0] if rows else None
+
+    def report_periods(self, contract: str, since: str) -> list[str]:
+        """Periods (YYYY-MM, >= since) for which the contract has a frozen report."""
+        return [row[0] for row in self.db.execute(
+            "SELECT DISTINCT period FROM report_revisions WHERE contract = ? AND period >= ? ORDER BY period",
+            [contract, since])]
+
+    def add_report_revision(self, contract: str, period: str, revision: int, *, evidence_digest: str,
+                            credit_amount: str, currency: str, diff: Sequence[str], evidence: str, report: str,
+                            files: dict) -> None:
+        """`evidence` and `report` are canonical JSON text. A revision is written once, never changed."""
+        self.db.execute(f"INSERT INTO report_revisions ({', '.join(self._REVISION_KEYS)}) "
+                        f"VALUES ({', '.join('?' for _ in self._REVISION_KEYS)})",
+                        [contract, period, revision, evidence_digest, credit_amount, currency, now_utc().isoformat(),
+                         json.dumps(list(diff), ensure_ascii=False), evidence, report,
+                         json.dumps(files, sort_keys=True, ensure_ascii=False)])
+
+    def written_report_files(self, contract: str | None = None, period: str | None = None) -> list[dict]:
+        """Revision 1's files as the daemon recorded them."""
+        clauses, args = ["1 = 1"], []
+        if contract is not None:
+            clauses.append("contract = ?")
+            args.append(contract)
+        if period is not None:
+            clauses.append("period = ?")
+            args.append(period)
+        cursor = self.db.execute("SELECT contract, period, format, path, sha256, written_at FROM written_reports "
+                                 f"WHERE {' AND '.join(clauses)} ORDER BY period, contract, format", args)
+        keys = ("contract", "period", "format", "path", "sha256", "written_at")
+        return [dict(zip(keys, row)) for row in cursor]
 
     def drop_minutes_before(self, minute: int) -> int:
         """Retention: minute aggregates older than the record retention period."""

@@ -1,17 +1,73 @@
 """The inputs a contract's monthly figures were computed from, embedded in every report so that
-an auditor can recompute them (`slamon report --verify FILE`), and a digest that pins them."""
+an auditor can recompute them (`slamon report --verify FILE`), and a digest that pins them.
+
+Evidence format (schema "slamon-evidence/1"), one JSON object per contract and month:
+
+    schema, software {name, version}   what produced it
+    period "YYYY-MM", timezone         the month: month_period(period, timezone)
+    regime {name, definition}          the regime's table after `extends`, parsed again by parse_regime
+    contract {...}                     the contract's settings (money as decimal strings, license
+                                       steps with ISO `since` dates)
+    awareness                          "detection" or "notice", as the report applied it
+    scopes [{scope, domains, min_samples, error_threshold "n/d", absent "up", range [from, to),
+             gaps, minutes}]
+    windows [...], notices [...]       the exclusion windows and notices that applied (RFC 3339)
+
+A scope's minutes are the sparse mapping the detector was given, over `range`: the look-back of
+OUTAGE_LOOKBACK_MINUTES before the month plus the month itself, as UTC minute indexes (minutes
+since 1970-01-01T00:00Z). Every minute of the month that is listed nowhere was stored and up
+("absent": "up"); in the look-back only the down minutes are listed (a minute without data there
+ends a run of down minutes just as an up one does, so it cannot change a figure). The listed
+minutes are written in two forms:
+
+    "gaps":    [[start, end_exclusive], ...]   runs of minutes with no counted request at all (no
+                                                row stored, or a row of 0 requests), each [m, 0, 0]
+    "minutes": [[minute, requests, errors], ...] every other minute that was not up (too few
+                                                samples, or too many server errors)
+
+Both lists are sorted and do not overlap. A month without data thus costs one gap, not 44,640
+entries. `evidence_digest` is the sha256 of the canonical JSON (sorted keys, no spaces, UTF-8).
+
+Reports carry the evidence:
+  * JSON (`report_json`): each contract has "evidence" and "evidence_digest";
+  * HTML (one contract): `html_evidence_blocks` gives <meta name="slamon-evidence-digest">,
+    <script type="application/json" id="slamon-evidence"> and id="slamon-report" (contract_json
+    plus "period"); visible figures are marked with `figure_attrs(NAME, value, scope=...)`
+    (data-figure, data-scope, data-value) for the names in CONTRACT_FIGURES / SCOPE_FIGURES.
+
+`recompute(evidence)` rebuilds the ContractResult from the evidence alone (no storage, no
+config file) and `verify(text, kind)` lists what does not match (empty: verified).
+"""
 from __future__ import annotations
 
+import functools
 import hashlib
+import html
 import json
+from datetime import date, datetime
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from html.parser import HTMLParser
 from importlib import metadata
-from typing import Any
+from typing import Any, Mapping, Sequence
 
-from reports.accounting import ContractResult
+from reports.accounting import OUTAGE_LOOKBACK_MINUTES, ContractResult
 
 SCHEMA = "slamon-evidence/1"
 
+# the figures a report states and `verify` recomputes (contract_json's keys)
+CONTRACT_FIGURE_KEYS = ("total_minutes", "credit_amount", "claim_deadline")
+SCOPE_FIGURE_KEYS = ("downtime_minutes", "excluded_minutes", "before_notice_minutes", "unknown_minutes",
+                     "availability", "worst_case_availability", "credit_days", "credit_percent", "credit_amount",
+                     "outages")
+# the figures an HTML report shows with data-figure (scope figures also carry data-scope)
+CONTRACT_FIGURES = ("credit_amount", "claim_deadline", "total_minutes")
+SCOPE_FIGURES = ("credit_amount", "availability", "downtime_minutes", "credit_days", "credit_percent",
+                 "worst_case_availability", "unknown_minutes", "before_notice_minutes")
 
+
+@functools.cache
 def software_version() -> str:
     try:
         return metadata.version("slamon")
@@ -27,15 +83,54 @@ def _instant(moment) -> str | None:
     return None if moment is None else moment.isoformat()
 
 
-def build_evidence(result: ContractResult) -> dict[str, Any]:
-    """Everything `account_contract` used for this contract and month, as plain JSON data.
+def compact_minutes(minutes: Mapping[int, Any]) -> tuple[list[list[int]], list[list[int]]]:
+    """(gaps, minutes): runs of zero-count minutes as [start, end_exclusive], the rest as
+    [minute, requests, errors]."""
+    gaps: list[list[int]] = []
+    rows: list[list[int]] = []
+    for m in sorted(minutes):
+        count = minutes[m]
+        if count.requests == 0 and count.errors == 0:
+            if gaps and gaps[-1][1] == m:
+                gaps[-1][1] = m + 1
+            else:
+                gaps.append([m, m + 1])
+        else:
+            rows.append([m, count.requests, count.errors])
+    return gaps, rows
 
-    Minutes are the sparse form the detector was given: each scope lists the minutes that were
-    not up (too few samples, too many errors, or no row at all, as [minute, 0, 0]); every other
-    minute of the period, and of the look-back before it, was stored and up ("absent": "up")."""
+
+def expand_minutes(scope: Mapping[str, Any]) -> dict:
+    """The detector's mapping back from a scope's "gaps" and "minutes"."""
+    from monitor.detector import Count
+    result = {}
+    for start, end in scope.get("gaps", ()):
+        for m in range(int(start), int(end)):
+            result[m] = Count(0, 0)
+    for m, requests, errors in scope.get("minutes", ()):
+        result[int(m)] = Count(int(requests), int(errors))
+    return result
+
+
+def build_evidence(result: ContractResult) -> dict[str, Any]:
+    """Everything `account_contract` used for this contract and month, as plain JSON data
+    (the format is described in the module docstring)."""
     c, regime, period = result.contract, result.regime, result.period
     windows = {use.window.id: use.window for scope in result.scopes for use in scope.windows}
     notices = {n.id: n for scope in result.scopes for n in scope.notices}
+    scopes = []
+    for s in result.scopes:
+        gaps, rows = compact_minutes(s.minutes)
+        scopes.append({
+            "scope": s.name,
+            "domains": list(s.domains),
+            "min_samples": s.thresholds.min_samples,
+            "error_threshold": f"{s.thresholds.error_threshold.numerator}/{s.thresholds.error_threshold.denominator}",
+            "absent": "up",
+            "range": [period.start_minute - OUTAGE_LOOKBACK_MINUTES, period.end_minute],
+            "gaps": gaps,
+            "minutes": rows,
+        })
     return {
         "schema": SCHEMA,
         "software": {"name": "slamon", "version": software_version()},
@@ -52,17 +147,7 @@ def build_evidence(result: ContractResult) -> dict[str, Any]:
             "day_divisor": c.day_divisor,
         },
         "awareness": result.awareness,
-        "scopes": [
-            {
-                "scope": s.name,
-                "domains": list(s.domains),
-                "min_samples": s.thresholds.min_samples,
-                "error_threshold": f"{s.thresholds.error_threshold.numerator}/{s.thresholds.error_threshold.denominator}",
-                "absent": "up",
-                "minutes": [[m, s.minutes[m].requests, s.minutes[m].errors] for m in sorted(s.minutes)],
-            }
-            for s in result.scopes
-        ],
+        "scopes": scopes,
         "windows": [
             {"id": w.id, "source": w.source, "kind": w.kind, "domains": list(w.domains),
              "contracts": list(w.contracts), "start": _instant(w.start), "end": _instant(w.end),
@@ -84,3 +169,324 @@ def canonical_json(data: Any) -> str:
 def evidence_digest(evidence: dict[str, Any]) -> str:
     """sha256 of the evidence's canonical JSON: any change to an input changes it."""
     return "sha256:" + hashlib.sha256(canonical_json(evidence).encode("utf-8")).hexdigest()
+
+
+# --- recomputation -------------------------------------------------------------------------
+
+class EvidenceError(ValueError):
+    """The evidence cannot be turned back into inputs (malformed or from another schema)."""
+
+
+class EvidenceSource:
+    """A MinuteSource that answers from embedded evidence: exactly the recorded mapping."""
+
+    def __init__(self, scopes: Sequence[Mapping[str, Any]]):
+        self._scopes = {tuple(s["domains"]): (expand_minutes(s), tuple(s["range"])) for s in scopes}
+
+    def scope_minutes(self, domains, thresholds, start: int, end: int, gaps_from: int | None = None) -> dict:
+        key = tuple(domains)
+        if key not in self._scopes:
+            raise EvidenceError(f"no minutes recorded for the scope of {', '.join(key)}")
+        minutes, (lo, hi) = self._scopes[key]
+        if start < lo or end > hi:
+            raise EvidenceError(f"minutes recorded for [{lo}, {hi}) but [{start}, {end}) is needed")
+        return {m: c for m, c in minutes.items() if start <= m < end}
+
+
+def _decimal(value) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def _dt(value) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def recompute(evidence: dict) -> ContractResult:
+    """The contract's month computed again from its evidence alone: no storage, no config."""
+    from monitor.config import ContractConfig, LicenseStep, Notice, ServiceFee, Window
+    from monitor.detector import Thresholds
+    from monitor.values import Problems, path_str
+    from reports.accounting import account_contract, month_period
+    from reports.regimes import builtin_regime_tables, parse_regime
+
+    if not isinstance(evidence, dict) or evidence.get("schema") != SCHEMA:
+        raise EvidenceError(f"not {SCHEMA} evidence (schema {evidence.get('schema') if isinstance(evidence, dict) else None!r})")
+    try:
+        problems = Problems()
+        rdata = evidence["regime"]
+        regime = parse_regime(rdata["name"], rdata["definition"], ("regime", rdata["name"]), problems,
+                              builtin_regime_tables())
+        if regime is None:
+            raise EvidenceError("the embedded regime is invalid: " +
+                                "; ".join(f"{path_str(p)}: {m}" for p, m in problems.items))
+        c = evidence["contract"]
+        contract = ContractConfig(
+            id=c["id"], customer=c["customer"], regime=c["regime"], domains=tuple(c["domains"]), plan=c["plan"],
+            currency=c["currency"], unit_price=_decimal(c["unit_price"]),
+            licenses=tuple(LicenseStep(date.fromisoformat(s["since"]) if s["since"] else None, int(s["count"]))
+                           for s in c["licenses"]),
+            monthly_fee=_decimal(c["monthly_fee"]),
+            services=tuple(ServiceFee(s["domain"], _decimal(s["monthly_fee"])) for s in c["services"]),
+            awareness=c["awareness"], timezone=c["timezone"], billing_day=c["billing_day"],
+            day_divisor=c["day_divisor"])
+        period = month_period(evidence["period"], evidence["timezone"])
+        windows = [Window(kind=w["kind"], start=_dt(w["start"]), end=_dt(w["end"]), reason=w["reason"],
+                          domains=tuple(w["domains"]), contracts=tuple(w["contracts"]),
+                          announced_at=_dt(w["announced_at"]), id=w["id"], source=w["source"])
+                   for w in evidence["windows"]]
+        notices = [Notice(contract=n["contract"], at=_dt(n["at"]), kind=n["kind"], domain=n["domain"],
+                          note=n["note"], id=n["id"], source=n["source"]) for n in evidence["notices"]]
+        thresholds = {}
+        for s in evidence["scopes"]:
+            if s.get("absent", "up") != "up":
+                raise EvidenceError(f"scope {s['scope']}: absent minutes must be \"up\", got {s['absent']!r}")
+            t = Thresholds(int(s["min_samples"]), Fraction(s["error_threshold"]))
+            for d in s["domains"]:
+                thresholds[d] = t
+        source = EvidenceSource(evidence["scopes"])
+        return account_contract(contract, regime, period, source, windows, notices, thresholds)
+    except EvidenceError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+        raise EvidenceError(f"malformed evidence: {type(exc).__name__}: {exc}") from None
+
+
+# --- HTML embedding --------------------------------------------------------------------------
+
+def script_json(data: Any) -> str:
+    """JSON safe inside <script>: no "</" or "<!--" can close or confuse the element."""
+    return (json.dumps(data, ensure_ascii=False, sort_keys=True)
+            .replace("</", "<\\/").replace("<!--", "<\\u0021--"))
+
+
+def figure_value(value: Any) -> str:
+    """The raw text of a figure in data-value: strings as they are, numbers in decimal, null empty."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return canonical_json(value)
+    return str(value)
+
+
+def figure_attrs(name: str, value: Any, scope: str | None = None) -> str:
+    """` data-figure="NAME" [data-scope="SCOPE"] data-value="RAW"`, escaped, for a visible figure."""
+    out = f' data-figure="{html.escape(name)}"'
+    if scope is not None:
+        out += f' data-scope="{html.escape(scope)}"'
+    return out + f' data-value="{html.escape(figure_value(value))}"'
+
+
+def html_evidence_blocks(result: ContractResult) -> str:
+    """The digest meta tag and the two JSON script blocks an HTML report embeds."""
+    from reports.render import contract_json
+    evidence = build_evidence(result)
+    report = {**contract_json(result), "period": result.period.label}
+    return (f'<meta name="slamon-evidence-digest" content="{html.escape(evidence_digest(evidence))}">\n'
+            f'<script type="application/json" id="slamon-evidence">{script_json(evidence)}</script>\n'
+            f'<script type="application/json" id="slamon-report">{script_json(report)}</script>\n')
+
+
+class _EvidenceHTML(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.scripts: dict[str, list[str]] = {}
+        self.digests: list[str] = []
+        self.figures: list[dict[str, str | None]] = []
+        self._script: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "script" and a.get("type") == "application/json" and a.get("id"):
+            self._script = a["id"]
+            self.scripts.setdefault(self._script, [])
+        elif tag == "meta" and a.get("name") == "slamon-evidence-digest":
+            self.digests.append(a.get("content") or "")
+        if "data-figure" in a:
+            self.figures.append(a)
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+        if tag == "script":
+            self._script = None
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._script = None
+
+    def handle_data(self, data):
+        if self._script is not None:
+            self.scripts[self._script].append(data)
+
+
+# --- verification ----------------------------------------------------------------------------
+
+class Unrecognised(ValueError):
+    """The text is not a slamon report with embedded evidence (the CLI exits 2)."""
+
+
+@dataclass
+class Verification:
+    problems: list[str] = field(default_factory=list)
+    contracts: int = 0
+    digests: list[str] = field(default_factory=list)
+    versions: list[str] = field(default_factory=list)
+
+
+_MISSING = object()
+
+
+def _shown(value: Any) -> str:
+    return "(missing)" if value is _MISSING else json.dumps(value, ensure_ascii=False)
+
+
+def compare_figures(recorded: Mapping[str, Any], recomputed: Mapping[str, Any], where: str) -> list[str]:
+    """One line per documented figure the report states differently from the recomputation."""
+    problems = []
+    for key in CONTRACT_FIGURE_KEYS:
+        got = recorded.get(key, _MISSING)
+        if got != recomputed[key]:
+            problems.append(f"{where}: figure {key} differs: recorded {_shown(got)}, recomputed {_shown(recomputed[key])}")
+    rec_scopes = recorded.get("scopes")
+    rec_scopes = {s.get("scope"): s for s in rec_scopes if isinstance(s, dict)} if isinstance(rec_scopes, list) else {}
+    new_scopes = {s["scope"]: s for s in recomputed["scopes"]}
+    if list(rec_scopes) != list(new_scopes):
+        problems.append(f"{where}: scopes differ: recorded {_shown(list(rec_scopes))}, "
+                        f"recomputed {_shown(list(new_scopes))}")
+    for name, new in new_scopes.items():
+        old = rec_scopes.get(name)
+        if old is None:
+            continue
+        for key in SCOPE_FIGURE_KEYS:
+            got = old.get(key, _MISSING)
+            if got != new[key]:
+                problems.append(f"{where}: scope {name}: figure {key} differs: recorded {_shown(got)}, "
+                                f"recomputed {_shown(new[key])}")
+    return problems
+
+
+def _check_contract(evidence: Any, recorded_digest: Any, recorded: Mapping[str, Any], period: Any,
+                    where: str, out: Verification) -> None:
+    from reports.render import contract_json
+    out.contracts += 1
+    if not isinstance(evidence, dict):
+        out.problems.append(f"{where}: the embedded evidence is not a JSON object")
+        return
+    digest = evidence_digest(evidence)
+    out.digests.append(digest)
+    version = (evidence.get("software") or {}).get("version") if isinstance(evidence.get("software"), dict) else None
+    if version and version not in out.versions:
+        out.versions.append(str(version))
+    if digest != recorded_digest:
+        out.problems.append(f"{where}: evidence was changed: digest {digest} of the embedded evidence, "
+                            f"but the report records {recorded_digest}")
+    if evidence.get("period") != period:
+        out.problems.append(f"{where}: the evidence is for period {_shown(evidence.get('period'))}, "
+                            f"the report for {_shown(period)}")
+    cid = (evidence.get("contract") or {}).get("id") if isinstance(evidence.get("contract"), dict) else None
+    if cid != recorded.get("id"):
+        out.problems.append(f"{where}: the evidence is for contract {_shown(cid)}, the report for "
+                            f"{_shown(recorded.get('id'))}")
+    try:
+        result = recompute(evidence)
+    except EvidenceError as exc:
+        out.problems.append(f"{where}: the evidence cannot be recomputed: {exc}")
+        return
+    out.problems += compare_figures(recorded, contract_json(result), where)
+
+
+def _verify_json(text: str, out: Verification) -> None:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise Unrecognised(f"not JSON ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("contracts"), list) or "period" not in data:
+        raise Unrecognised("not a slamon JSON report (no period and contracts)")
+    if not data["contracts"]:
+        raise Unrecognised("the report has no contracts to verify")
+    for i, contract in enumerate(data["contracts"]):
+        if not isinstance(contract, dict) or "evidence" not in contract:
+            raise Unrecognised(f"contract {i + 1} has no embedded evidence (a report from before evidence "
+                               f"was embedded cannot be verified)")
+        where = f"contract {contract.get('id', i + 1)}"
+        _check_contract(contract["evidence"], contract.get("evidence_digest"), contract, data["period"], where, out)
+
+
+def _verify_html(text: str, out: Verification) -> None:
+    parser = _EvidenceHTML()
+    try:
+        parser.feed(text)
+        parser.close()
+    except Exception as exc:  # html.parser is lenient; anything it still rejects is not our HTML
+        raise Unrecognised(f"not readable HTML ({exc})") from None
+    evidence_blocks = parser.scripts.get("slamon-evidence")
+    report_blocks = parser.scripts.get("slamon-report")
+    if evidence_blocks is None or report_blocks is None:
+        raise Unrecognised("not a slamon HTML report: no slamon-evidence and slamon-report script blocks")
+    try:
+        evidence = json.loads("".join(evidence_blocks))
+    except json.JSONDecodeError as exc:
+        out.contracts += 1
+        out.problems.append(f"the embedded evidence is not JSON ({exc})")
+        return
+    try:
+        report = json.loads("".join(report_blocks))
+    except json.JSONDecodeError as exc:
+        out.contracts += 1
+        out.problems.append(f"the embedded report is not JSON ({exc})")
+        return
+    if not isinstance(report, dict):
+        raise Unrecognised("the slamon-report block is not a JSON object")
+    if len(parser.digests) != 1:
+        out.problems.append(f"expected one slamon-evidence-digest meta tag, found {len(parser.digests)}")
+    where = f"contract {report.get('id')}"
+    _check_contract(evidence, parser.digests[0] if parser.digests else None, report, report.get("period"),
+                    where, out)
+    scopes = {s.get("scope"): s for s in report.get("scopes") or () if isinstance(s, dict)}
+    for attrs in parser.figures:
+        name, scope, value = attrs.get("data-figure"), attrs.get("data-scope"), attrs.get("data-value")
+        label = f"shown figure {name}" + (f" of scope {scope}" if scope is not None else "")
+        source = report if scope is None else scopes.get(scope)
+        if source is None:
+            out.problems.append(f"{where}: {label}: no such scope in the embedded report")
+        elif name not in source:
+            out.problems.append(f"{where}: {label}: no such figure in the embedded report")
+        elif value is None:
+            out.problems.append(f"{where}: {label}: has no data-value")
+        elif value != figure_value(source[name]):
+            out.problems.append(f"{where}: {label} differs: shown {json.dumps(value, ensure_ascii=False)}, "
+                                f"embedded report {json.dumps(figure_value(source[name]), ensure_ascii=False)}")
+
+
+def detect_kind(text: str, name: str = "") -> str:
+    head = text.lstrip("\ufeff \t\r\n")[:1]
+    if head in ("{", "["):
+        return "json"
+    if head == "<":
+        return "html"
+    lowered = name.lower()
+    if lowered.endswith(".json"):
+        return "json"
+    if lowered.endswith((".html", ".htm")):
+        return "html"
+    raise Unrecognised("neither a JSON nor an HTML report")
+
+
+def verify_report(text: str, kind: str) -> Verification:
+    """Check every contract of a report; raises Unrecognised when it is no slamon report."""
+    out = Verification()
+    if kind == "json":
+        _verify_json(text, out)
+    elif kind == "html":
+        _verify_html(text, out)
+    else:
+        raise ValueError(f"kind must be 'json' or 'html', got {kind!r}")
+    return out
+
+
+def verify(text: str, kind: str) -> list[str]:
+    """The problems found (empty: every figure is what the embedded evidence gives):
+    (a) the evidence's digest is the recorded one; (b) the figures recomputed from it are the
+    report's; and for HTML (c) every data-figure/data-value is the embedded report's value."""
+    return verify_report(text, kind).problems

@@ -99,7 +99,14 @@ def contract_json(result: ContractResult) -> dict:
 
 
 def report_json(period_label: str, results: Sequence[ContractResult]) -> dict:
-    return {"period": period_label, "contracts": [contract_json(r) for r in results]}
+    """The JSON report: each contract's figures plus the evidence they were computed from and its
+    digest, so that `slamon report --verify FILE` can recompute them."""
+    from reports.evidence import build_evidence, evidence_digest
+    contracts = []
+    for r in results:
+        evidence = build_evidence(r)
+        contracts.append({**contract_json(r), "evidence": evidence, "evidence_digest": evidence_digest(evidence)})
+    return {"period": period_label, "contracts": contracts}
 
 
 # --- Markdown ------------------------------------------------------------------------------

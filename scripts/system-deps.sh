@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
 # System (Debian) packages the test suite needs that pip cannot provide.
-#   promtool  <- Debian package "prometheus"  (tests/test_prometheus.py)
+#   promtool                  <- Debian package "prometheus"       (tests/test_prometheus.py)
+#   /usr/bin/chromium (+driver) <- Debian packages "chromium", "chromium-driver"
+#                                (tests/test_report_browser.py; Playwright drives Debian's chromium,
+#                                 `playwright install` is never used)
+#   CJK fonts                 <- Debian package "fonts-noto-cjk"   (report screenshots in ja/ko)
 # Idempotent and quick when everything is already installed: each tool is checked first and
 # apt is touched only when something is missing.
 set -euo pipefail
 
 packages=()
 command -v promtool >/dev/null 2>&1 || packages+=(prometheus)
+if [ ! -x /usr/bin/chromium ]; then
+    packages+=(chromium chromium-driver)
+fi
+# Japanese and Korean reports: without CJK fonts the browser's screenshots and PDFs show boxes
+[ -d /usr/share/fonts/opentype/noto ] || packages+=(fonts-noto-cjk)
 
 if [ "${#packages[@]}" -eq 0 ]; then
     exit 0
@@ -33,3 +42,4 @@ echo "system-deps: installing ${packages[*]}" >&2
     apt-get install -y -qq --no-install-recommends "${packages[@]}"
 
 command -v promtool >/dev/null 2>&1 || { echo "system-deps: promtool still missing after install" >&2; exit 1; }
+[ -x /usr/bin/chromium ] || { echo "system-deps: /usr/bin/chromium still missing after install" >&2; exit 1; }
