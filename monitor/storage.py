@@ -297,9 +297,6 @@ class Storage:
         self.db.execute("INSERT INTO ingested_sources VALUES (?, ?, ?, ?, ?, ?, ?)",
                         [digest, name, lines, loaded, rejected, domain_minutes, now_utc().isoformat()])
 
-    def minute_count_rows(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM minute_counts").fetchone()[0]
-
     def has_minutes(self, start: int, end: int) -> bool:
         return self.db.execute("SELECT 1 FROM minute_counts WHERE minute >= ? AND minute < ? LIMIT 1",
                                [start, end]).fetchone() is not None
@@ -312,12 +309,6 @@ class Storage:
             "SELECT d.name, m.minute, m.requests, m.errors FROM minute_counts m JOIN domains d ON d.id = m.domain_id "
             "WHERE m.minute >= ? AND m.minute < ? AND (m.requests < ? OR m.errors * ? > ? * m.requests)",
             [start, end, min_samples, den, num])
-
-    def present_counts(self, start: int, end: int) -> dict[str, int]:
-        """Stored minutes per domain in [start, end)."""
-        return dict(self.db.execute(
-            "SELECT d.name, COUNT(*) FROM minute_counts m JOIN domains d ON d.id = m.domain_id "
-            "WHERE m.minute >= ? AND m.minute < ? GROUP BY m.domain_id", [start, end]).fetchall())
 
     def hourly_counts(self, start: int, end: int) -> dict[str, dict[int, int]]:
         """Stored minutes per domain and hour (minute // 60) in [start, end): gaps are found by
