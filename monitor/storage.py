@@ -110,6 +110,16 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 
+def _contract_period_filter(contract: str | None, period: str | None) -> tuple[str, list[str]]:
+    """A WHERE clause selecting one contract, one period, both or everything."""
+    clauses, args = ["1 = 1"], []
+    for column, value in (("contract", contract), ("period", period)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            args.append(value)
+    return " AND ".join(clauses), args
+
+
 def now_utc() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -237,14 +247,8 @@ class Storage:
         """Revisions of monthly reports (all, one contract's, one period's or one report's), oldest first
         within a report. Each has its diff, evidence, report (contract JSON) and files decoded; the
         columns named in `skip` (say "evidence", the largest) are None."""
-        clauses, args = ["1 = 1"], []
-        if contract is not None:
-            clauses.append("contract = ?")
-            args.append(contract)
-        if period is not None:
-            clauses.append("period = ?")
-            args.append(period)
-        return self._revision_rows(" AND ".join(clauses), args, skip)
+        where, args = _contract_period_filter(contract, period)
+        return self._revision_rows(where, args, skip)
 
     def latest_report_revision(self, contract: str, period: str) -> dict | None:
         rows = self._revision_rows("contract = ? AND period = ? AND revision = (SELECT MAX(revision) FROM "
@@ -270,15 +274,9 @@ class Storage:
 
     def written_report_files(self, contract: str | None = None, period: str | None = None) -> list[dict]:
         """Revision 1's files as the daemon recorded them."""
-        clauses, args = ["1 = 1"], []
-        if contract is not None:
-            clauses.append("contract = ?")
-            args.append(contract)
-        if period is not None:
-            clauses.append("period = ?")
-            args.append(period)
+        where, args = _contract_period_filter(contract, period)
         cursor = self.db.execute("SELECT contract, period, format, path, sha256, written_at FROM written_reports "
-                                 f"WHERE {' AND '.join(clauses)} ORDER BY period, contract, format", args)
+                                 f"WHERE {where} ORDER BY period, contract, format", args)
         keys = ("contract", "period", "format", "path", "sha256", "written_at")
         return [dict(zip(keys, row)) for row in cursor]
 
