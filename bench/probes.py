@@ -399,7 +399,8 @@ def slamon_toml(urls: list[str], every: float, concurrency: int) -> str:
 async def slamon_phase(args, urls: list[str], server_pids: list[int]) -> dict:
     import aiohttp
     from monitor.config import parse_config
-    from monitor.daemon import Daemon, _settle_garbage
+    from monitor.daemon import Daemon
+    from monitor.runtime import settle_garbage
 
     tmp = Path(tempfile.mkdtemp(prefix="slamon-bench-"))
     try:
@@ -409,11 +410,12 @@ async def slamon_phase(args, urls: list[str], server_pids: list[int]) -> dict:
         setup_seconds = time.perf_counter() - t
         # The default deque keeps the last 100,000 values; a full run starts 150,000 probes.
         # Same type and append, so the measured path is unchanged; only more history is kept.
-        daemon.live.lateness = deque(maxlen=10_000_000)
-        # Daemon.run starts observing at the next minute; start at this one so that every result
+        recorder = daemon.recorder
+        recorder.counters.lateness = deque(maxlen=10_000_000)
+        # Daemon.start observes from the next minute; start at this one so that every result
         # also goes through MinuteAccumulator.add_outcome, as it does in steady state.
-        daemon.live.set_observed_since(int(time.time() // 60))
-        live = daemon.live
+        recorder.observed_since_minute = int(time.time() // 60)
+        live = recorder.counters
         import gc
         gc_clock = GcClock()
         res_gc_objects = len(gc.get_objects())
@@ -423,8 +425,8 @@ async def slamon_phase(args, urls: list[str], server_pids: list[int]) -> dict:
         connector = aiohttp.TCPConnector(limit=config.monitor.max_concurrency, ttl_dns_cache=60)
         async with aiohttp.ClientSession(connector=connector, raise_for_status=False) as session:
             t0 = loop.time()
-            daemon._start_probes(session)
-            _settle_garbage()  # what Daemon.run does right after starting the probes
+            daemon.probes.start(config, session)
+            settle_garbage()  # what Daemon.run does right after starting
 
             def completed() -> int:
                 return sum(live.requests_total.values())
@@ -444,7 +446,7 @@ async def slamon_phase(args, urls: list[str], server_pids: list[int]) -> dict:
                 for at, name in pending:
                     if now >= at:
                         # the daemon's probe worker processes (if the run has them) are part of it
-                        workers = [p.pid for p, _ in daemon._workers.workers] if daemon._workers else []
+                        workers = [p.pid for p, _ in daemon.probes.workers.workers] if daemon.probes.workers else []
                         snaps[name] = Snap(now, completed(), server_pids, workers)
                         snaps[name].started = len(live.lateness)
                         snaps[name].skipped = live.samples_dropped_total
@@ -459,7 +461,7 @@ async def slamon_phase(args, urls: list[str], server_pids: list[int]) -> dict:
                 if "end" in snaps:
                     break
             stop_t = time.perf_counter()
-            await daemon._stop_probes()
+            await daemon.probes.stop()
             stop_seconds = time.perf_counter() - stop_t
 
         a, b = snaps["start"], snaps["end"]
@@ -492,7 +494,7 @@ async def slamon_phase(args, urls: list[str], server_pids: list[int]) -> dict:
                 "mean": round(statistics.fmean(late) * 1e3, 2) if late else None,
                 "samples": len(late),
             },
-            "lateness_p99_ms_by_liveState": round(live.lateness_p99() * 1e3, 2),
+            "lateness_p99_ms_by_recorder": round(live.lateness_p99() * 1e3, 2),
             "gc_in_window": {
                 "seconds_by_generation": [round(y - x, 3) for x, y in zip(a.gc[0], b.gc[0])],
                 "collections_by_generation": [y - x for x, y in zip(a.gc[1], b.gc[1])],
@@ -506,19 +508,19 @@ async def slamon_phase(args, urls: list[str], server_pids: list[int]) -> dict:
         })
         res["latency_seconds_histogram"] = histogram_summary(daemon)
 
-        # Daemon.close_minutes: taking the closed cells happens on the event loop, the write in
-        # a worker thread (Daemon.db); time both.
+        # MinuteRecorder.close: taking the closed cells happens on the event loop, the write in
+        # a worker thread (StorageWriter.run); time both.
         through = int(time.time() // 60)
         t = time.perf_counter()
-        cells = len(live.open.cells)
-        taken = live.take_closed(through)
+        cells = len(recorder.open.cells)
+        taken = recorder.take_closed(through)
         blocking = time.perf_counter() - t
         t = time.perf_counter()
-        written, _ = await daemon.db(daemon._write_closed, taken)
+        written = await recorder.write(taken, through)
         res["close_minutes"] = {"cells": cells, "rows_written": written,
                                 "seconds_blocking_event_loop": round(blocking, 3),
                                 "seconds_writing_in_thread": round(time.perf_counter() - t, 3)}
-        daemon.storage.close()
+        daemon.writer.close()
         return res
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -536,7 +538,7 @@ def histogram_summary(daemon) -> dict:
     buckets: Counter = Counter()
     count = 0.0
     total = 0.0
-    for metric in daemon.duration.collect():
+    for metric in daemon.probes.duration.collect():
         for s in metric.samples:
             if s.name.endswith("_bucket"):
                 buckets[s.labels["le"]] += s.value
@@ -623,8 +625,8 @@ def run_child(args) -> int:
     prober_pids = [int(p) for p in args._prober_pids.split(",") if p]
     # every client phase runs on the event loop the daemon runs on (uvloop where installed),
     # so the ceilings compare like with like; --default-loop measures asyncio's own loop
-    from monitor.daemon import _loop_factory
-    factory = None if args.default_loop else _loop_factory()
+    from monitor.runtime import loop_factory
+    factory = None if args.default_loop else loop_factory()
 
     def run(coro):
         with asyncio.Runner(loop_factory=factory) as runner:

@@ -1,4 +1,7 @@
-"""`slamon` command line. User mistakes become one-line errors and exit 2, never tracebacks."""
+"""`slamon` command line. User mistakes become one-line errors and exit 2, never tracebacks.
+
+The configuration file is `--config FILE` (before or after the subcommand), else $SLAMON_CONFIG,
+else config.toml in the working directory."""
 from __future__ import annotations
 
 import argparse
@@ -6,20 +9,50 @@ import getpass
 import json
 import os
 import sys
-from datetime import datetime, timezone
+from datetime import datetime
+from importlib import metadata
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, NoReturn, Sequence
 
-from monitor.config import Config, load_config, parse_notice, parse_window
+from monitor import admin
+from monitor.accounting import build_reports
+from monitor.clock import SystemClock, now_utc
+from monitor.config import Config, load_config
+from monitor.daemon import run_daemon
 from monitor.errors import ConfigError, InputError, Problem, SlamonError
-from monitor.values import Problems, path_str
+from monitor.ingest import ingest_source
+from monitor.runtime import LOG_FORMATS
+from monitor.storage import Storage
+from reports.accounting import parse_period
+from reports.fields import Problems, path_str, timestamp
+from reports.formats import contract_markdown, report_csv, report_json
+from reports.html import render_contract_html
+from reports.minutes import EXCLUSION_KINDS
+from reports.verify import Unrecognised, detect_kind, verify_report
 
 DEFAULT_CONFIG = "config.toml"
+CONFIG_ENV = "SLAMON_CONFIG"
 
 
-def _actor(args) -> str:
+def version() -> str:
+    try:
+        return metadata.version("slamon")
+    except metadata.PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
+
+
+def _config_path(args: argparse.Namespace) -> str:
+    given: str | None = getattr(args, "config", None) or args.global_config
+    return given or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(_config_path(args))
+
+
+def _actor(args: argparse.Namespace) -> str:
     if getattr(args, "actor", None):
-        return args.actor
+        return str(args.actor)
     try:
         user = getpass.getuser()
     except Exception:  # no user database entry (containers)
@@ -27,9 +60,8 @@ def _actor(args) -> str:
     return os.environ.get("SLAMON_ACTOR") or f"cli:{user}"
 
 
-def _storage(config: Config, *, must_exist: bool = False):
-    from monitor.storage import Storage
-    return Storage(config.monitor.database, must_exist=must_exist)
+def _storage(config: Config, *, must_exist: bool = False) -> Storage:
+    return Storage(config.monitor.database, clock=SystemClock(), must_exist=must_exist)
 
 
 def _raise_problems(problems: Problems, source: str) -> None:
@@ -39,39 +71,42 @@ def _raise_problems(problems: Problems, source: str) -> None:
 
 # --- commands ------------------------------------------------------------------------------
 
-def cmd_run(args) -> int:
-    from monitor.daemon import run_daemon
-    return run_daemon(args.config)
+def cmd_run(args: argparse.Namespace) -> int:
+    return run_daemon(_config_path(args), log_format=args.log_format,
+                      log_level=os.environ.get("SLAMON_LOG_LEVEL", "INFO"))
 
 
-def cmd_check_config(args) -> int:
-    config = load_config(args.config)
-    print(f"{args.config}: ok ({len(config.domains)} domains, {len(config.contracts)} contracts, "
+def cmd_check_config(args: argparse.Namespace) -> int:
+    path = _config_path(args)
+    config = load_config(path)
+    print(f"{path}: ok ({len(config.domains)} domains, {len(config.contracts)} contracts, "
           f"{len(config.windows)} windows, {len(config.notices)} notices, "
           f"{len(config.regimes)} regimes)")
     return 0
 
 
-def cmd_ingest(args) -> int:
-    from monitor.ingest import ingest_source
-    config = load_config(args.config)
+def cmd_ingest(args: argparse.Namespace) -> int:
+    config = _config(args)
     for name in args.files:  # check every input before the database is touched
         if name != "-" and not os.access(name, os.R_OK):
             raise InputError(f"{name}: cannot read (no such file or no permission); nothing was loaded")
     totals = [0, 0, 0]
+
+    def report(line: str) -> None:
+        print(line, file=sys.stderr)
+
     with _storage(config) as storage:
         for name in args.files:
             if name == "-":
                 summary = ingest_source(storage, sys.stdin.buffer, "<stdin>", config.domains, seekable=False,
-                                        report=lambda line: print(line, file=sys.stderr))
+                                        report=report)
             else:
                 try:
                     stream = open(name, "rb")
                 except OSError as exc:
                     raise InputError(f"{name}: cannot read: {exc.strerror}") from None
                 with stream:
-                    summary = ingest_source(storage, stream, name, config.domains, seekable=True,
-                                            report=lambda line: print(line, file=sys.stderr))
+                    summary = ingest_source(storage, stream, name, config.domains, seekable=True, report=report)
             print(summary.line())
             totals[0] += summary.loaded
             totals[1] += summary.rejected
@@ -83,7 +118,6 @@ def cmd_ingest(args) -> int:
 
 def cmd_verify(path: str) -> int:
     """`slamon report --verify FILE`: recompute a report's figures from its embedded evidence."""
-    from reports.evidence import Unrecognised, detect_kind, software_version, verify_report
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -92,10 +126,10 @@ def cmd_verify(path: str) -> int:
         checked = verify_report(text, detect_kind(text, path))
     except Unrecognised as exc:
         raise InputError(f"{path}: not a slamon report with embedded evidence: {exc}") from None
-    running = software_version()
-    for version in checked.versions:
-        if version != running:
-            print(f"{path}: note: made by slamon {version}, verified with slamon {running}")
+    running = version()
+    for made_by in checked.versions:
+        if made_by != running:
+            print(f"{path}: note: made by slamon {made_by}, verified with slamon {running}")
     for problem in checked.problems:
         print(f"{path}: {problem}")
     if checked.problems:
@@ -106,15 +140,13 @@ def cmd_verify(path: str) -> int:
     return 0
 
 
-def cmd_report(args) -> int:
-    if getattr(args, "verify", None):
+def cmd_report(args: argparse.Namespace) -> int:
+    if args.verify:
         return cmd_verify(args.verify)
     if not args.period:
         raise InputError("report needs --period YYYY-MM (or --verify FILE)")
-    from reports.accounting import build_reports, parse_period
-    from reports.render import contract_markdown, report_csv, report_json
     parse_period(args.period)
-    config = load_config(args.config)
+    config = _config(args)
     with _storage(config, must_exist=True) as storage:
         results = build_reports(config, storage, args.period, args.contract or ())
     outputs: list[tuple[str, str]] = []
@@ -126,7 +158,6 @@ def cmd_report(args) -> int:
     elif args.format == "csv":
         outputs.append((f"report-{args.period}.csv", report_csv(args.period, results)))
     elif args.format == "html":
-        from reports.html import render_contract_html
         outputs += [(f"{r.contract.id}-{args.period}.html", render_contract_html(r, lang=args.lang))
                     for r in results]
     if args.out:
@@ -140,50 +171,41 @@ def cmd_report(args) -> int:
     return 0
 
 
-def _timestamp_arg(text: str | None, flag: str):
+def _timestamp_arg(text: str | None, flag: str) -> datetime | None:
     if text is None:
         return None
-    from monitor.values import timestamp
     problems = Problems()
     value = timestamp(text, (flag,), problems)
     _raise_problems(problems, "command line")
     return value
 
 
-def cmd_windows(args) -> int:
-    config = load_config(args.config)
+def _invalid_change(exc: admin.InvalidChange) -> ConfigError:
+    return ConfigError([Problem("command line", None, path_str(p), m) for p, m in exc.problems.items])
+
+
+def cmd_windows(args: argparse.Namespace) -> int:
+    config = _config(args)
     with _storage(config) as storage:
         if args.action == "add":
-            data = {"kind": args.kind, "start": args.start, "reason": args.reason}
-            if args.domain:
-                data["domains"] = args.domain
-            if args.contract:
-                data["contracts"] = args.contract
-            if args.end:
-                data["end"] = args.end
-            if args.announced_at:
-                data["announced_at"] = args.announced_at
-            problems = Problems()
-            window = parse_window(("window",), data, problems, config.domains, config.contracts, source="database")
-            _raise_problems(problems, "command line")
-            window_id = storage.add_window(window, actor=_actor(args))
-            print(f"window db-{window_id} added")
+            fields = {"kind": args.kind, "start": args.start, "reason": args.reason}
+            for key, value in (("domains", args.domain), ("contracts", args.contract), ("end", args.end),
+                               ("announced_at", args.announced_at)):
+                if value:
+                    fields[key] = value
+            try:
+                window = admin.add_window(storage, config, fields, _actor(args))
+            except admin.InvalidChange as exc:
+                raise _invalid_change(exc) from None
+            print(f"window {window.id} added")
         elif args.action == "end":
-            at = _timestamp_arg(args.at, "--at") or datetime.now(timezone.utc)
-            raw = args.id.removeprefix("db-")
-            if not raw.isdigit():
-                raise InputError(f"window id must be a database window id such as db-3 or 3, got {args.id!r} "
-                                 f"(windows from config.toml are changed in the file)")
-            storage.end_window(int(raw), at, actor=_actor(args), reason=args.reason)
-            print(f"window db-{raw} ends at {at.isoformat()}")
+            at = _timestamp_arg(args.at, "--at") or now_utc(SystemClock())
+            admin.end_window(storage, args.id, at, args.reason, _actor(args))
+            print(f"window db-{admin.window_number(args.id)} ends at {at.isoformat()}")
         else:
-            windows = list(config.windows) + storage.windows()
+            windows = admin.all_windows(storage, config)
             if args.json:
-                print(json.dumps([{"id": w.id, "source": w.source, "kind": w.kind, "domains": list(w.domains),
-                                   "contracts": list(w.contracts), "start": w.start.isoformat(),
-                                   "end": w.end.isoformat() if w.end else None,
-                                   "announced_at": w.announced_at.isoformat() if w.announced_at else None,
-                                   "reason": w.reason} for w in windows], ensure_ascii=False, indent=2))
+                print(json.dumps([admin.window_json(w) for w in windows], ensure_ascii=False, indent=2))
             else:
                 for w in windows:
                     targets = ",".join(w.domains + w.contracts)
@@ -192,26 +214,24 @@ def cmd_windows(args) -> int:
     return 0
 
 
-def cmd_notices(args) -> int:
-    config = load_config(args.config)
+def cmd_notices(args: argparse.Namespace) -> int:
+    config = _config(args)
     with _storage(config) as storage:
         if args.action == "add":
-            data = {"contract": args.contract, "at": args.at, "kind": args.kind}
+            fields = {"contract": args.contract, "at": args.at, "kind": args.kind}
             if args.domain:
-                data["domain"] = args.domain
+                fields["domain"] = args.domain
             if args.note:
-                data["note"] = args.note
-            problems = Problems()
-            notice = parse_notice(("notice",), data, problems, config.contracts, source="database")
-            _raise_problems(problems, "command line")
-            notice_id = storage.add_notice(notice, actor=_actor(args))
-            print(f"notice db-{notice_id} added")
+                fields["note"] = args.note
+            try:
+                notice = admin.add_notice(storage, config, fields, _actor(args))
+            except admin.InvalidChange as exc:
+                raise _invalid_change(exc) from None
+            print(f"notice {notice.id} added")
         else:
-            notices = list(config.notices) + storage.notices()
+            notices = admin.all_notices(storage, config)
             if args.json:
-                print(json.dumps([{"id": n.id, "source": n.source, "contract": n.contract, "domain": n.domain,
-                                   "at": n.at.isoformat(), "kind": n.kind, "note": n.note} for n in notices],
-                                 ensure_ascii=False, indent=2))
+                print(json.dumps([admin.notice_json(n) for n in notices], ensure_ascii=False, indent=2))
             else:
                 for n in notices:
                     print(f"{n.id}\t{n.kind}\t{n.contract}\t{n.domain or '-'}\t{n.at.isoformat()}\t{n.note}")
@@ -221,79 +241,97 @@ def cmd_notices(args) -> int:
 # --- parser --------------------------------------------------------------------------------
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # exit 2 with the usage line, as argparse does, but say where
+    def error(self, message: str) -> NoReturn:  # exit 2 with the usage line, as argparse does
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="slamon", description="SLA uptime monitoring and downtime accounting")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+CONFIG_HELP = f"configuration file (default: ${CONFIG_ENV}, else {DEFAULT_CONFIG})"
 
-    def with_config(p):
-        p.add_argument("--config", default=DEFAULT_CONFIG, help="configuration file (default: config.toml)")
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="slamon", description="SLA uptime monitoring and downtime accounting: from request "
+                                                "outcomes to the compensation a contract owes.")
+    parser.add_argument("--version", action="version", version=f"slamon {version()}",
+                        help="print slamon's version and exit")
+    parser.add_argument("--config", dest="global_config", metavar="FILE", help=CONFIG_HELP)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+
+    def command(parent: argparse._SubParsersAction, name: str, summary: str,  # type: ignore[type-arg]
+                func: Callable[[argparse.Namespace], int] | None = None) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = parent.add_parser(name, help=summary, description=summary)
+        # SUPPRESS: a level that is not given leaves the others' --config alone
+        p.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help=CONFIG_HELP)
+        if func is not None:
+            p.set_defaults(func=func)
         return p
 
-    p = with_config(sub.add_parser("run", help="the long-running daemon: probes, /metrics, admin API, reports"))
-    p.set_defaults(func=cmd_run)
+    p = command(sub, "run", "the long-running daemon: probes, minutes, /metrics, admin API, monthly reports",
+                cmd_run)
+    p.add_argument("--log-format", choices=LOG_FORMATS, default="auto",
+                   help="log lines as text or JSON (default auto: text on a terminal, JSON otherwise)")
 
-    p = with_config(sub.add_parser("check-config", help="validate the configuration"))
-    p.set_defaults(func=cmd_check_config)
+    command(sub, "check-config", "validate the configuration file; every problem as file:line: key: message",
+            cmd_check_config)
 
-    p = with_config(sub.add_parser("ingest", help="load JSON Lines samples ('-' for standard input)"))
-    p.add_argument("files", nargs="+", metavar="FILE")
-    p.set_defaults(func=cmd_ingest)
+    p = command(sub, "ingest", "load JSON Lines samples into the database (idempotent per input)", cmd_ingest)
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="a JSON Lines file of samples (status, outcome or per-minute aggregate lines); "
+                        "'-' reads standard input")
 
-    p = with_config(sub.add_parser("report", help="the monthly availability and compensation report"))
+    p = command(sub, "report", "the monthly availability and compensation report of every contract",
+                cmd_report)
     p.add_argument("--period", metavar="YYYY-MM", help="the month to report (required unless --verify)")
     p.add_argument("--verify", metavar="FILE", help="recompute a JSON or HTML report's figures from its embedded "
                                                     "evidence; needs no --period or --config")
     p.add_argument("--contract", action="append", metavar="ID", help="only this contract (repeatable)")
-    p.add_argument("--format", choices=("json", "md", "csv", "html"), default="json")
+    p.add_argument("--format", choices=("json", "md", "csv", "html"), default="json",
+                   help="json (default, the documented schema with evidence), md for people, csv for "
+                        "billing, html (one self-contained page per contract)")
     p.add_argument("--lang", choices=("en", "ja", "ko"), help="language of the HTML report (default: the "
                                                              "regime's: lineworks/kddi ja, Korean regimes ko)")
     p.add_argument("--out", metavar="DIR", help="write files into DIR instead of standard output")
-    p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("windows", help="exclusion windows in the database")
-    wsub = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
-    w = with_config(wsub.add_parser("add", help="add an exclusion window"))
-    w.add_argument("--kind", required=True, choices=("maintenance", "customer", "force_majeure", "free"))
+    p = command(sub, "windows", "exclusion windows recorded in the database (audited)", cmd_windows)
+    wsub = p.add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="ACTION")
+    w = command(wsub, "add", "add an exclusion window")
+    w.add_argument("--kind", required=True, choices=EXCLUSION_KINDS, help="why the minutes are excluded")
     w.add_argument("--domain", action="append", help="a domain it applies to (repeatable)")
     w.add_argument("--contract", action="append", help="a contract it applies to (repeatable)")
-    w.add_argument("--start", required=True, help="RFC 3339 with offset")
-    w.add_argument("--end", help="RFC 3339 with offset; omit for a window still open")
-    w.add_argument("--announced-at", help="when the maintenance was announced to customers")
-    w.add_argument("--reason", required=True)
+    w.add_argument("--start", required=True, help="start, RFC 3339 with offset")
+    w.add_argument("--end", help="end (exclusive), RFC 3339 with offset; omit for a window still open")
+    w.add_argument("--announced-at", help="when the maintenance was announced to customers, RFC 3339")
+    w.add_argument("--reason", required=True, help="why: shown in reports and kept in the audit log")
     w.add_argument("--actor", help="who makes the change (default: $SLAMON_ACTOR or cli:$USER)")
-    w = with_config(wsub.add_parser("end", help="set the end of a database window (audited)"))
-    w.add_argument("id")
-    w.add_argument("--at", help="RFC 3339 with offset (default: now)")
-    w.add_argument("--reason", required=True)
-    w.add_argument("--actor")
-    w = with_config(wsub.add_parser("list", help="windows from the config and the database"))
-    w.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_windows)
+    w = command(wsub, "end", "set the end of a database window, earlier or later (audited)")
+    w.add_argument("id", help="the window's database id: db-3 or 3 (windows of config.toml change in the file)")
+    w.add_argument("--at", help="the end, RFC 3339 with offset (default: now)")
+    w.add_argument("--reason", required=True, help="why the end changes: kept in the audit log")
+    w.add_argument("--actor", help="who makes the change (default: $SLAMON_ACTOR or cli:$USER)")
+    w = command(wsub, "list", "windows from the config and the database")
+    w.add_argument("--json", action="store_true", help="one JSON array instead of tab-separated lines")
 
-    p = sub.add_parser("notices", help="customer and provider notices of unavailability")
-    nsub = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
-    n = with_config(nsub.add_parser("add", help="record a notice"))
-    n.add_argument("--contract", required=True)
-    n.add_argument("--domain")
-    n.add_argument("--at", required=True, help="RFC 3339 with offset")
-    n.add_argument("--kind", choices=("customer", "provider"), default="customer")
-    n.add_argument("--note")
-    n.add_argument("--actor")
-    n = with_config(nsub.add_parser("list"))
-    n.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_notices)
+    p = command(sub, "notices", "customer and provider notices of unavailability (notice-based regimes)",
+                cmd_notices)
+    nsub = p.add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="ACTION")
+    n = command(nsub, "add", "record a notice (audited)")
+    n.add_argument("--contract", required=True, help="the contract the notice is about")
+    n.add_argument("--domain", help="the service (domain) it names, if it names one")
+    n.add_argument("--at", required=True, help="when the notice was given, RFC 3339 with offset")
+    n.add_argument("--kind", choices=("customer", "provider"), default="customer",
+                   help="customer: the customer told us; provider: we became aware ourselves (default: customer)")
+    n.add_argument("--note", help="what was said, for the report and the audit log")
+    n.add_argument("--actor", help="who records it (default: $SLAMON_ACTOR or cli:$USER)")
+    n = command(nsub, "list", "notices from the config and the database")
+    n.add_argument("--json", action="store_true", help="one JSON array instead of tab-separated lines")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        result: int = args.func(args)
+        return result
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

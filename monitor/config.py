@@ -1,24 +1,24 @@
-"""config.toml -> frozen, fully validated objects, or a ConfigError naming file, line and key."""
+"""config.toml -> frozen, fully validated objects (the runtime's settings and the contract model
+of reports.contracts), or a ConfigError naming file, line and key of every problem."""
 from __future__ import annotations
 
 import re
 import tomllib
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import Decimal
 from fractions import Fraction
-from pathlib import Path as FsPath
+from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from monitor.detector import EXCLUSION_KINDS, Thresholds
-from probes import ProbeSpec
 from monitor.errors import ConfigError, Problem
-from monitor.values import (Path, Problems, Table, calendar_date, duration, money, path_str,
+from probes import ProbeSpec
+from reports.contracts import NOTICE_KINDS, Contract, ContractBook, LicenseStep, Notice, ServiceFee, Window
+from reports.fields import (KeyPath, Problems, TableReader, calendar_date, duration, money, path_str,
                             ratio_from_percent, timestamp)
+from reports.minutes import EXCLUSION_KINDS, Thresholds
 from reports.regimes import PLANS, Regime, builtin_regime_tables, parse_regime
 
-NOTICE_KINDS = ("customer", "provider")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
 
 
@@ -35,92 +35,6 @@ class DomainConfig:
 
 
 @dataclass(frozen=True)
-class LicenseStep:
-    since: date | None
-    count: int
-
-
-@dataclass(frozen=True)
-class ServiceFee:
-    domain: str
-    monthly_fee: Decimal
-
-
-@dataclass(frozen=True)
-class ContractConfig:
-    id: str
-    customer: str
-    regime: str
-    domains: tuple[str, ...]
-    plan: str = "paid"
-    currency: str = "JPY"
-    unit_price: Decimal | None = None
-    licenses: tuple[LicenseStep, ...] = ()
-    monthly_fee: Decimal | None = None
-    services: tuple[ServiceFee, ...] = ()
-    awareness: str | None = None
-    timezone: str | None = None
-    billing_day: int = 1
-    day_divisor: str | int | None = None
-
-    def licenses_on(self, day: date) -> int | None:
-        """The number of IDs on a date: the latest step whose `since` is not after it."""
-        best = None
-        for step in self.licenses:
-            if step.since is None or step.since <= day:
-                if best is None or (step.since or date.min) >= (best.since or date.min):
-                    best = step
-        return best.count if best else None
-
-    def fee_for(self, domain: str) -> Decimal | None:
-        for service in self.services:
-            if service.domain == domain:
-                return service.monthly_fee
-        return self.monthly_fee
-
-
-@dataclass(frozen=True)
-class Window:
-    """An exclusion window [start, end); end None means still open."""
-
-    kind: str
-    start: datetime
-    end: datetime | None
-    reason: str
-    domains: tuple[str, ...] = ()
-    contracts: tuple[str, ...] = ()
-    announced_at: datetime | None = None
-    id: str = ""
-    source: str = "config"
-
-    def __post_init__(self) -> None:
-        if self.kind not in EXCLUSION_KINDS:
-            raise ValueError(f"unknown window kind {self.kind!r}")
-        if self.end is not None and self.end <= self.start:
-            raise ValueError("window end must be after its start")
-        if not self.domains and not self.contracts:
-            raise ValueError("a window applies to some domains or contracts")
-
-    def applies_to(self, contract_id: str, domains: tuple[str, ...]) -> bool:
-        return contract_id in self.contracts or any(d in self.domains for d in domains)
-
-
-@dataclass(frozen=True)
-class Notice:
-    contract: str
-    at: datetime
-    kind: str
-    domain: str | None = None
-    note: str = ""
-    id: str = ""
-    source: str = "config"
-
-    def __post_init__(self) -> None:
-        if self.kind not in NOTICE_KINDS:
-            raise ValueError(f"unknown notice kind {self.kind!r}")
-
-
-@dataclass(frozen=True)
 class DemoSettings:
     """A local target with scheduled failures that the daemon serves itself (for newcomers)."""
 
@@ -132,9 +46,9 @@ class DemoSettings:
 
 @dataclass(frozen=True)
 class MonitorSettings:
-    database: FsPath
+    database: Path
     listen: str = "127.0.0.1:9464"
-    reports_dir: FsPath | None = None
+    reports_dir: Path = Path("var/reports")
     canaries: tuple[ProbeSpec, ...] = ()
     max_concurrency: int = 1000
     probe_processes: int | str = "auto"
@@ -147,13 +61,23 @@ class MonitorSettings:
 
 @dataclass(frozen=True)
 class Config:
-    path: FsPath
+    path: Path
     monitor: MonitorSettings
     domains: Mapping[str, DomainConfig]
-    contracts: Mapping[str, ContractConfig]
+    contracts: Mapping[str, Contract]
     windows: tuple[Window, ...] = ()
     notices: tuple[Notice, ...] = ()
     regimes: Mapping[str, Regime] = field(default_factory=dict)
+
+    def timezone_of(self, contract: Contract) -> str:
+        return contract.timezone or self.regimes[contract.regime].timezone
+
+    def book(self, windows: Iterable[Window] = (), notices: Iterable[Notice] = ()) -> ContractBook:
+        """The contract model for the accounting: this file's contracts, windows and notices, plus
+        those recorded elsewhere (the database's)."""
+        return ContractBook(contracts=self.contracts, regimes=self.regimes,
+                            thresholds={name: d.thresholds for name, d in self.domains.items()},
+                            windows=self.windows + tuple(windows), notices=self.notices + tuple(notices))
 
 
 # --- line numbers -------------------------------------------------------------------------
@@ -166,14 +90,14 @@ def _split_key(text: str) -> list[str]:
     return [part.strip().strip("\"'") for part in re.findall(r'"[^"]*"|\'[^\']*\'|[^.]+', text)]
 
 
-def key_lines(text: str) -> dict[Path, int]:
+def key_lines(text: str) -> dict[KeyPath, int]:
     """Map key paths such as ("contract", 1, "regime") to the line that writes them.
 
     tomllib keeps no positions, so this follows table headers and `key =` lines; inline
     arrays and tables resolve to the line of their key, which is where a reader looks."""
-    lines: dict[Path, int] = {}
-    array_counts: dict[Path, int] = {}
-    table: Path = ()
+    lines: dict[KeyPath, int] = {}
+    array_counts: dict[KeyPath, int] = {}
+    table: KeyPath = ()
     in_multiline = False
     for number, line in enumerate(text.splitlines(), start=1):
         if line.count('"""') % 2 == 1 or line.count("'''") % 2 == 1:
@@ -186,7 +110,7 @@ def key_lines(text: str) -> dict[Path, int]:
         if header:
             parts = _split_key(header.group(2))
             # resolve every prefix through the array-of-tables indexes seen so far
-            resolved: Path = ()
+            resolved: KeyPath = ()
             for i, part in enumerate(parts):
                 resolved += (part,)
                 if i < len(parts) - 1 and resolved in array_counts:
@@ -209,7 +133,7 @@ def key_lines(text: str) -> dict[Path, int]:
     return lines
 
 
-def line_of(path: Path, lines: Mapping[Path, int]) -> int | None:
+def line_of(path: KeyPath, lines: Mapping[KeyPath, int]) -> int | None:
     """The line of the key, or of the nearest enclosing key or table that has one."""
     for end in range(len(path), 0, -1):
         if path[:end] in lines:
@@ -219,8 +143,8 @@ def line_of(path: Path, lines: Mapping[Path, int]) -> int | None:
 
 # --- parsing ------------------------------------------------------------------------------
 
-def _name(table: Table, key: str, what: str) -> str | None:
-    value = table.str(key, required=True)
+def _name(table: TableReader, key: str, what: str) -> str | None:
+    value = table.text(key, required=True)
     if value is not None and not _NAME_RE.match(value):
         table.problems.add(table.key(key), f"{what} must be 1-100 letters, digits or . _ : - "
                                            f"(it appears in metric labels and file names)")
@@ -228,26 +152,26 @@ def _name(table: Table, key: str, what: str) -> str | None:
     return value
 
 
-def _parse_probe(path: Path, data: Any, problems: Problems) -> ProbeSpec | None:
-    t = Table(data, path, problems)
+def _parse_probe(path: KeyPath, data: Any, problems: Problems) -> ProbeSpec | None:
+    t = TableReader(data, path, problems)
     before = len(problems.items)
-    url = t.str("url", required=True)
-    kind = t.str("kind", None, choices=("http", "tcp"))
+    url = t.text("url", required=True)
+    kind = t.text("kind", None, choices=("http", "tcp"))
     every = duration(t.raw("every"), t.key("every"), problems) if t.has("every") else 2.0
     timeout = duration(t.raw("timeout"), t.key("timeout"), problems) if t.has("timeout") else 5.0
-    method = t.str("method", "GET", choices=("GET", "HEAD", "POST", "PUT", "OPTIONS"))
+    method = t.text("method", "GET", choices=("GET", "HEAD", "POST", "PUT", "OPTIONS"))
     expect = t.raw("expect_status", [])
     if not isinstance(expect, list) or not all(isinstance(s, int) and 100 <= s <= 599 for s in expect):
         problems.add(t.key("expect_status"), "expected a list of HTTP status codes (100-599)")
         expect = []
-    body_contains = t.str("body_contains")
+    body_contains = t.text("body_contains")
     headers_raw = t.raw("headers", {})
     if not isinstance(headers_raw, dict) or not all(isinstance(v, str) for v in headers_raw.values()):
         problems.add(t.key("headers"), "expected a table of header = \"value\" strings")
         headers_raw = {}
-    verify_tls = t.bool("verify_tls", True)
-    max_body = t.int("max_body_bytes", 65536, minimum=1)
-    max_redirects = t.int("max_redirects", 5, minimum=0)
+    verify_tls = t.boolean("verify_tls", True)
+    max_body = t.integer("max_body_bytes", 65536, minimum=1)
+    max_redirects = t.integer("max_redirects", 5, minimum=0)
     t.finish()
     if len(problems.items) != before:
         return None
@@ -264,41 +188,41 @@ def _parse_probe(path: Path, data: Any, problems: Problems) -> ProbeSpec | None:
         return None
 
 
-def _parse_domain(path: Path, data: Any, problems: Problems) -> DomainConfig | None:
-    t = Table(data, path, problems)
+def _parse_domain(path: KeyPath, data: Any, problems: Problems) -> DomainConfig | None:
+    t = TableReader(data, path, problems)
     before = len(problems.items)
     name = _name(t, "name", "a domain name")
-    min_samples = t.int("min_samples", 20, minimum=1)
+    min_samples = t.integer("min_samples", 20, minimum=1)
     threshold = Fraction(5, 100)
     if t.has("error_threshold"):
         threshold = ratio_from_percent(t.raw("error_threshold"), t.key("error_threshold"), problems)
         if threshold is not None and threshold >= 1:
             problems.add(t.key("error_threshold"), "must be below 100%")
-    probes = tuple(p for pp, d in t.table_list("probe") if (p := _parse_probe(pp, d, problems)))
+    probes = tuple(p for pp, d in t.tables("probe") if (p := _parse_probe(pp, d, problems)))
     t.finish()
     if len(problems.items) != before:
         return None
     return DomainConfig(name=name, min_samples=min_samples, error_threshold=threshold, probes=probes)
 
 
-def _parse_contract(path: Path, data: Any, problems: Problems, domains: Mapping[str, Any],
-                    regimes: Mapping[str, Regime], declared_regimes: set[str] = frozenset()) -> ContractConfig | None:
-    t = Table(data, path, problems)
+def _parse_contract(path: KeyPath, data: Any, problems: Problems, domains: Mapping[str, Any],
+                    regimes: Mapping[str, Regime], declared_regimes: set[str] = frozenset()) -> Contract | None:
+    t = TableReader(data, path, problems)
     before = len(problems.items)
     cid = _name(t, "id", "a contract id")
-    customer = t.str("customer", required=True)
-    regime_name = t.str("regime", required=True)
+    customer = t.text("customer", required=True)
+    regime_name = t.text("regime", required=True)
     regime = regimes.get(regime_name) if regime_name else None
     if regime_name and regime is None and regime_name not in declared_regimes:
         problems.add(t.key("regime"), f"unknown regime {regime_name!r} (known: {', '.join(sorted(regimes))})")
-    contract_domains = t.str_list("domains", required=True)
+    contract_domains = t.texts("domains", required=True)
     if t.has("domains") and not contract_domains:
         problems.add(t.key("domains"), "a contract needs at least one domain")
     for d in contract_domains:
         if d not in domains:
             problems.add(t.key("domains"), f"unknown domain {d!r} (declare it with [[domain]] name = {d!r})")
-    plan = t.str("plan", "paid", choices=PLANS)
-    currency = t.str("currency", "JPY")
+    plan = t.text("plan", "paid", choices=PLANS)
+    currency = t.text("currency", "JPY")
     if currency and not re.match(r"^[A-Z]{3}$", currency):
         problems.add(t.key("currency"), f"expected an ISO 4217 code such as JPY or KRW, got {currency!r}")
     unit_price = money(t.raw("unit_price"), t.key("unit_price"), problems) if t.has("unit_price") else None
@@ -311,18 +235,18 @@ def _parse_contract(path: Path, data: Any, problems: Problems, domains: Mapping[
         licenses.append(LicenseStep(None, raw_licenses))
     elif isinstance(raw_licenses, list):
         for i, step in enumerate(raw_licenses):
-            st = Table(step, t.key("licenses") + (i,), problems)
+            st = TableReader(step, t.key("licenses") + (i,), problems)
             since = calendar_date(st.raw("since"), st.key("since"), problems) if st.has("since") else None
-            count = st.int("count", required=True, minimum=0)
+            count = st.integer("count", required=True, minimum=0)
             st.finish()
             if count is not None:
                 licenses.append(LicenseStep(since, count))
     elif raw_licenses is not None:
         problems.add(t.key("licenses"), "expected a number of IDs or [[contract.licenses]] with since and count")
     services = []
-    for sp, sd in t.table_list("service"):
-        st = Table(sd, sp, problems)
-        domain = st.str("domain", required=True)
+    for sp, sd in t.tables("service"):
+        st = TableReader(sd, sp, problems)
+        domain = st.text("domain", required=True)
         if domain and domain not in contract_domains:
             problems.add(st.key("domain"), f"{domain!r} is not one of this contract's domains")
         fee = money(st.raw("monthly_fee"), st.key("monthly_fee"), problems) if st.has("monthly_fee") else None
@@ -331,17 +255,16 @@ def _parse_contract(path: Path, data: Any, problems: Problems, domains: Mapping[
         st.finish()
         if domain and fee is not None:
             services.append(ServiceFee(domain, fee))
-    awareness = t.str("awareness", None, choices=("detection", "notice"))
-    tz = t.str("timezone")
+    awareness = t.text("awareness", None, choices=("detection", "notice"))
+    tz = t.text("timezone")
     if tz is not None and not tz.strip():
         problems.add(t.key("timezone"), "must be an IANA time zone name, not empty")
     if tz:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
         try:
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError):
             problems.add(t.key("timezone"), f"unknown time zone {tz!r}")
-    billing_day = t.int("billing_day", 1, minimum=1, maximum=28)
+    billing_day = t.integer("billing_day", 1, minimum=1, maximum=28)
     divisor = t.raw("day_divisor")
     if divisor is not None and divisor != "month" and not (
             isinstance(divisor, int) and not isinstance(divisor, bool) and 1 <= divisor <= 31):
@@ -362,19 +285,19 @@ def _parse_contract(path: Path, data: Any, problems: Problems, domains: Mapping[
     t.finish()
     if len(problems.items) != before:
         return None
-    return ContractConfig(id=cid, customer=customer, regime=regime_name, domains=contract_domains, plan=plan,
+    return Contract(id=cid, customer=customer, regime=regime_name, domains=contract_domains, plan=plan,
                           currency=currency, unit_price=unit_price, licenses=tuple(licenses),
                           monthly_fee=monthly_fee, services=tuple(services), awareness=awareness,
                           timezone=tz, billing_day=billing_day, day_divisor=divisor)
 
 
-def parse_window(path: Path, data: Any, problems: Problems, domains: Mapping[str, Any],
+def parse_window(path: KeyPath, data: Any, problems: Problems, domains: Mapping[str, Any],
                  contracts: Mapping[str, Any], *, window_id: str = "", source: str = "config") -> Window | None:
-    t = Table(data, path, problems)
+    t = TableReader(data, path, problems)
     before = len(problems.items)
-    kind = t.str("kind", required=True, choices=EXCLUSION_KINDS)
-    wdomains = t.str_list("domains")
-    wcontracts = t.str_list("contracts")
+    kind = t.text("kind", required=True, choices=EXCLUSION_KINDS)
+    wdomains = t.texts("domains")
+    wcontracts = t.texts("contracts")
     if not wdomains and not wcontracts:
         problems.add(path, "a window needs domains = [...] or contracts = [...]")
     for d in wdomains:
@@ -392,7 +315,7 @@ def parse_window(path: Path, data: Any, problems: Problems, domains: Mapping[str
     if start and end and end <= start:
         problems.add(t.key("end"), f"must be after start ({start.isoformat()})")
     announced = timestamp(t.raw("announced_at"), t.key("announced_at"), problems) if t.has("announced_at") else None
-    reason = t.str("reason", required=True)
+    reason = t.text("reason", required=True)
     t.finish()
     if len(problems.items) != before:
         return None
@@ -400,21 +323,21 @@ def parse_window(path: Path, data: Any, problems: Problems, domains: Mapping[str
                   announced_at=announced, id=window_id, source=source)
 
 
-def parse_notice(path: Path, data: Any, problems: Problems, contracts: Mapping[str, ContractConfig],
+def parse_notice(path: KeyPath, data: Any, problems: Problems, contracts: Mapping[str, Contract],
                  *, notice_id: str = "", source: str = "config", declared: Mapping[str, Any] = {}) -> Notice | None:
-    t = Table(data, path, problems)
+    t = TableReader(data, path, problems)
     before = len(problems.items)
-    contract = t.str("contract", required=True)
+    contract = t.text("contract", required=True)
     if contract and contract not in contracts and contract not in declared:
         problems.add(t.key("contract"), f"unknown contract {contract!r}")
-    domain = t.str("domain")
+    domain = t.text("domain")
     if domain and contract in contracts and domain not in contracts[contract].domains:
         problems.add(t.key("domain"), f"{domain!r} is not a domain of contract {contract!r}")
     at = timestamp(t.raw("at"), t.key("at"), problems) if t.has("at") else None
     if not t.has("at"):
         problems.add(t.key("at"), "is required")
-    kind = t.str("kind", "customer", choices=NOTICE_KINDS)
-    note = t.str("note", "")
+    kind = t.text("kind", "customer", choices=NOTICE_KINDS)
+    note = t.text("note", "")
     t.finish()
     if len(problems.items) != before:
         return None
@@ -429,7 +352,7 @@ def _declared(tables: Any, key: str) -> dict[str, Any]:
     return {t[key]: t for t in tables if isinstance(t, dict) and isinstance(t.get(key), str)}
 
 
-def parse_config(text: str, path: FsPath) -> Config:
+def parse_config(text: str, path: Path) -> Config:
     """Parse and validate; raises ConfigError with every problem found."""
     shown = str(path)
     try:
@@ -440,40 +363,40 @@ def parse_config(text: str, path: FsPath) -> Config:
         message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
         raise ConfigError([Problem(shown, line, "(syntax)", message)]) from None
     problems = Problems()
-    top = Table(data, (), problems)
+    top = TableReader(data, (), problems)
 
-    mon = Table(top.raw("monitor", {}), ("monitor",), problems)
-    database = mon.str("database", "var/slamon.db")
-    listen = mon.str("listen", "127.0.0.1:9464")
+    mon = TableReader(top.raw("monitor", {}), ("monitor",), problems)
+    database = mon.text("database", "var/slamon.db")
+    listen = mon.text("listen", "127.0.0.1:9464")
     if listen and not re.match(r"^[^:\s]*:\d{1,5}$", listen):
         problems.add(mon.key("listen"), f"expected host:port, got {listen!r}")
-    reports_dir = mon.str("reports_dir", "var/reports")
+    reports_dir = mon.text("reports_dir", "var/reports")
     canaries = []
-    for i, url in enumerate(mon.str_list("canaries")):
+    for i, url in enumerate(mon.texts("canaries")):
         try:
             canaries.append(ProbeSpec(url, timeout_seconds=2.0, every_seconds=2.0))
         except ValueError as exc:
             problems.add(mon.key("canaries") + (i,), str(exc))
-    max_concurrency = mon.int("max_concurrency", 1000, minimum=1, maximum=100_000)
+    max_concurrency = mon.integer("max_concurrency", 1000, minimum=1, maximum=100_000)
     probe_processes = mon.raw("probe_processes", "auto")
     if probe_processes != "auto" and not (isinstance(probe_processes, int) and not isinstance(probe_processes, bool)
                                           and 1 <= probe_processes <= 64):
         problems.add(mon.key("probe_processes"), f"must be \"auto\" or a number of processes (1-64); "
                                                  f"got {probe_processes!r}")
         probe_processes = "auto"
-    token_env = mon.str("admin_token_env", "SLAMON_ADMIN_TOKEN")
-    formats = mon.str_list("report_formats") or ("json", "md", "csv", "html")
+    token_env = mon.text("admin_token_env", "SLAMON_ADMIN_TOKEN")
+    formats = mon.texts("report_formats") or ("json", "md", "csv", "html")
     for f in formats:
         if f not in ("json", "md", "csv", "html"):
             problems.add(mon.key("report_formats"), f"unknown report format {f!r}")
-    sample_days = mon.int("sample_retention_days", 92, minimum=1)
-    record_days = mon.int("record_retention_days", 5 * 366, minimum=1)
+    sample_days = mon.integer("sample_retention_days", 92, minimum=1)
+    record_days = mon.integer("record_retention_days", 5 * 366, minimum=1)
     demo = None
     if mon.has("demo"):
-        dt = Table(mon.raw("demo"), mon.key("demo"), problems)
-        demo_listen = dt.str("listen", "127.0.0.1:9465")
-        every = dt.int("fail_every_minutes", 5, minimum=1)
-        fail_for = dt.int("fail_for_minutes", 1, minimum=0)
+        dt = TableReader(mon.raw("demo"), mon.key("demo"), problems)
+        demo_listen = dt.text("listen", "127.0.0.1:9465")
+        every = dt.integer("fail_every_minutes", 5, minimum=1)
+        fail_for = dt.integer("fail_for_minutes", 1, minimum=0)
         ratio = ratio_from_percent(dt.raw("error_ratio", "50%"), dt.key("error_ratio"), problems)
         dt.finish()
         demo = DemoSettings(demo_listen, every, fail_for, ratio or Fraction(1, 2))
@@ -508,25 +431,25 @@ def parse_config(text: str, path: FsPath) -> Config:
     declared_domains = _declared(data.get("domain"), "name")
     declared_contracts = _declared(data.get("contract"), "id")
     domains: dict[str, DomainConfig] = {}
-    for dpath, ddata in top.table_list("domain"):
+    for dpath, ddata in top.tables("domain"):
         domain = _parse_domain(dpath, ddata, problems)
         if domain:
             if domain.name in domains:
                 problems.add(dpath + ("name",), f"duplicate domain {domain.name!r}")
             domains[domain.name] = domain
 
-    contracts: dict[str, ContractConfig] = {}
-    for cpath, cdata in top.table_list("contract"):
+    contracts: dict[str, Contract] = {}
+    for cpath, cdata in top.tables("contract"):
         contract = _parse_contract(cpath, cdata, problems, declared_domains, regimes, set(user_regimes))
         if contract:
             if contract.id in contracts:
                 problems.add(cpath + ("id",), f"duplicate contract id {contract.id!r}")
             contracts[contract.id] = contract
 
-    windows = tuple(w for i, (wpath, wdata) in enumerate(top.table_list("window"))
+    windows = tuple(w for i, (wpath, wdata) in enumerate(top.tables("window"))
                     if (w := parse_window(wpath, wdata, problems, declared_domains, declared_contracts,
                                           window_id=f"config-{i + 1}")))
-    notices = tuple(n for i, (npath, ndata) in enumerate(top.table_list("notice"))
+    notices = tuple(n for i, (npath, ndata) in enumerate(top.tables("notice"))
                     if (n := parse_notice(npath, ndata, problems, contracts, notice_id=f"config-{i + 1}",
                                           declared=declared_contracts)))
     top.finish()
@@ -540,8 +463,8 @@ def parse_config(text: str, path: FsPath) -> Config:
                   regimes=MappingProxyType(regimes))
 
 
-def load_config(path: str | FsPath) -> Config:
-    path = FsPath(path)
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")  # editors on Windows write a BOM
     except FileNotFoundError:

@@ -3,11 +3,11 @@ every `fail_every_minutes` UTC minutes, for `fail_for_minutes`, a share of reque
 from __future__ import annotations
 
 import itertools
-import time
 from fractions import Fraction
 
 from aiohttp import web
 
+from monitor.clock import Clock
 from monitor.config import DemoSettings
 
 
@@ -16,7 +16,7 @@ def failing(settings: DemoSettings, epoch_seconds: float) -> bool:
     return minute % settings.fail_every_minutes < settings.fail_for_minutes
 
 
-def build_demo_app(settings: DemoSettings) -> web.Application:
+def build_demo_app(settings: DemoSettings, clock: Clock) -> web.Application:
     # one counter per path: probes of several domains interleave, and a shared counter would
     # hand all the failures to one of them
     counters: dict[str, itertools.count] = {}
@@ -25,7 +25,7 @@ def build_demo_app(settings: DemoSettings) -> web.Application:
     async def handle(request: web.Request) -> web.Response:
         n = next(counters.setdefault(request.path, itertools.count()))
         # deterministic share: request n fails iff floor((n+1)*p) > floor(n*p)
-        if failing(settings, time.time()) and (n + 1) * ratio.numerator // ratio.denominator > \
+        if failing(settings, clock.wall()) and (n + 1) * ratio.numerator // ratio.denominator > \
                 n * ratio.numerator // ratio.denominator:
             return web.Response(status=503, text="demo: scheduled failure\n")
         return web.Response(text="ok\n")

@@ -1,19 +1,12 @@
-"""Small named exceptions; the CLI turns each into a one-line message and an exit code."""
+"""Small named exceptions of the runtime; the CLI turns each into a one-line message and an exit
+code, the API into a 4xx with a message."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from reports.errors import InputError, SlamonError
 
-class SlamonError(Exception):
-    """Base of every error the CLI reports without a traceback."""
-
-    exit_code = 1
-
-
-class InputError(SlamonError):
-    """The user's input (arguments, files, payloads) is wrong: exit 2."""
-
-    exit_code = 2
+__all__ = ["ConfigError", "InputError", "Problem", "SlamonError"]
 
 
 @dataclass(frozen=True)

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
-from typing import Callable, Sequence
+from typing import Iterator
 
 from prometheus_client import CollectorRegistry, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from monitor.detector import EXCLUSION_KINDS
-from monitor.live import LiveState
-from reports.accounting import ContractResult
+from monitor.month_to_date import MonthToDate
+from monitor.recorder import MinuteRecorder
+from reports.minutes import EXCLUSION_KINDS
 from reports.regimes import Regime
 
 STATES = ("up", "down", "unknown")
@@ -39,17 +39,19 @@ def minutes_to_next_tier(regime: Regime, total: int, downtime: int) -> float:
 
 
 class SlamonCollector(Collector):
-    def __init__(self, live: Callable[[], LiveState], accounting: Callable[[], Sequence[ContractResult]],
-                 elapsed_minutes: Callable[[ContractResult], int]):
-        self.live = live
-        self.accounting = accounting
-        self.elapsed_minutes = elapsed_minutes
+    """Computes every slamon_* series when Prometheus scrapes, from the recorder and the
+    month-to-date accounting."""
 
-    def collect(self):
-        live = self.live()
+    def __init__(self, recorder: MinuteRecorder, month_to_date: MonthToDate):
+        self.recorder = recorder
+        self.month_to_date = month_to_date
+
+    def collect(self) -> Iterator[Metric]:
+        live = self.recorder
+        counters = live.counters
         requests = CounterMetricFamily("slamon_probe_requests", "Probe samples by domain and outcome class.",
                                        labels=["domain", "outcome"])
-        for (domain, outcome), value in sorted(live.requests_total.items()):
+        for (domain, outcome), value in sorted(counters.requests_total.items()):
             requests.add_metric([domain, outcome], value)
         yield requests
 
@@ -87,8 +89,8 @@ class SlamonCollector(Collector):
         credit = GaugeMetricFamily("slamon_scope_projected_credit",
                                    "Credit owed for the month so far, in the contract's currency.",
                                    labels=["contract", "scope", "currency"])
-        for result in self.accounting():
-            elapsed = max(1, self.elapsed_minutes(result))
+        for result in self.month_to_date.results:
+            elapsed = max(1, self.month_to_date.elapsed_minutes(result))
             future = result.period.total_minutes - elapsed  # not yet happened: no rows, not "unknown"
             for scope in result.scopes:
                 a = scope.account
@@ -110,22 +112,22 @@ class SlamonCollector(Collector):
 
         lag = GaugeMetricFamily("slamon_minute_close_lag_seconds",
                                 "Seconds between a minute's end and its being written, for the last close.")
-        lag.add_metric([], live.minute_close_lag_seconds)
+        lag.add_metric([], counters.minute_close_lag_seconds)
         yield lag
         dropped = CounterMetricFamily("slamon_samples_dropped",
                                       "Probe ticks skipped because the target was still busy, or results that "
                                       "arrived after their minute closed.")
-        dropped.add_metric([], live.samples_dropped_total)
+        dropped.add_metric([], counters.samples_dropped_total)
         yield dropped
         reclassified = CounterMetricFamily("slamon_samples_monitor_error",
                                            "Failed samples marked monitor_error because every canary failed too.")
-        reclassified.add_metric([], live.samples_reclassified_total)
+        reclassified.add_metric([], counters.samples_reclassified_total)
         yield reclassified
         degraded = GaugeMetricFamily("slamon_monitor_degraded", "1 while every canary target fails.")
         degraded.add_metric([], 1.0 if live.degraded else 0.0)
         yield degraded
         errors = CounterMetricFamily("slamon_db_write_errors", "Database writes that failed.")
-        errors.add_metric([], live.db_write_errors_total)
+        errors.add_metric([], counters.db_write_errors_total)
         yield errors
 
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import heapq
 import math
-import time
 import zlib
 from dataclasses import dataclass
-from typing import Awaitable, Callable
+from typing import Callable
 
 import aiohttp
 
+from monitor.clock import Clock
 from probes import ProbeRegistry, ProbeResult, ProbeSpec
 
 
@@ -34,14 +34,15 @@ class Target:
         return math.ceil(self.spec.timeout_seconds / self.spec.every_seconds) + 1
 
 
-OnResult = Callable[[Target, ProbeResult, float, float], None]
+OnResult = Callable[[Target, ProbeResult, float], None]  # (target, result, wall-clock start)
 
 
 class ProbeScheduler:
     def __init__(self, targets: list[Target], registry: ProbeRegistry, session: aiohttp.ClientSession,
-                 on_result: OnResult, *, max_concurrency: int = 1000,
+                 on_result: OnResult, *, clock: Clock, max_concurrency: int = 1000,
                  on_skip: Callable[[Target], None] = lambda t: None,
                  on_lateness: Callable[[float], None] = lambda s: None):
+        self.clock = clock
         self.targets = targets
         self.registry = registry
         self.session = session
@@ -50,7 +51,7 @@ class ProbeScheduler:
         self.on_lateness = on_lateness
         self.semaphore = asyncio.Semaphore(max_concurrency)
         self.in_flight: dict[str, int] = {}
-        self.tasks: set[asyncio.Task] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
         self.started = 0
 
     @staticmethod
@@ -60,19 +61,20 @@ class ProbeScheduler:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        start = loop.time()
+        clock = self.clock
+        start = clock.monotonic()
         heap = [(start + self.phase(t), i) for i, t in enumerate(self.targets)]
         heapq.heapify(heap)
         try:
             while heap:
                 due, index = heap[0]
-                delay = due - loop.time()
+                delay = due - clock.monotonic()
                 if delay > 0:
-                    await asyncio.sleep(delay)
+                    await clock.sleep(delay)
                     continue
                 target = self.targets[index]
                 heapq.heapreplace(heap, (due + target.spec.every_seconds, index))
-                if (loop.time() - due > target.spec.every_seconds
+                if (clock.monotonic() - due > target.spec.every_seconds
                         or self.in_flight.get(target.key, 0) >= target.max_in_flight):
                     self.on_skip(target)
                     continue
@@ -86,16 +88,20 @@ class ProbeScheduler:
 
     async def _probe(self, target: Target, due: float) -> None:
         """Runs with a semaphore slot already taken by run(), and gives it back."""
-        loop = asyncio.get_running_loop()
         try:
-            self.on_lateness(max(0.0, loop.time() - due))
-            wall = time.time()
+            self.on_lateness(max(0.0, self.clock.monotonic() - due))
+            wall = self.clock.wall()
             self.started += 1
             result = await self.registry.run(target.spec, self.session)
         finally:
             self.semaphore.release()
             self.in_flight[target.key] -= 1
-        self.on_result(target, result, wall, loop.time())
+        self.on_result(target, result, wall)
+
+    async def idle(self) -> None:
+        """Until every probe started so far has its result."""
+        while self.tasks:
+            await asyncio.gather(*list(self.tasks), return_exceptions=True)
 
     async def cancel(self) -> None:
         tasks = list(self.tasks)

@@ -9,18 +9,17 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import sqlite_utils
 
-from monitor.config import Notice, Window
+from monitor.clock import Clock, SystemClock, now_utc
 from monitor.errors import InputError, SlamonError
+from probes import OUTCOMES
+from reports.contracts import Notice, Window
 
-OUTCOMES = ("ok", "client_error", "server_error", "timeout", "connect_error", "tls_error", "dns_error",
-            "monitor_error")
-ERROR_OUTCOMES = frozenset({"server_error", "timeout", "connect_error", "tls_error", "dns_error"})
 COUNT_COLUMNS = ("requests", "errors") + OUTCOMES
 
 
@@ -120,10 +119,6 @@ def _contract_period_filter(contract: str | None, period: str | None) -> tuple[s
     return " AND ".join(clauses), args
 
 
-def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
@@ -131,10 +126,12 @@ def _iso(moment: datetime | None) -> str | None:
 class Storage:
     """One connection; the process that holds it is the database's writer."""
 
-    def __init__(self, path: str | Path, *, must_exist: bool = False, threaded: bool = False):
+    def __init__(self, path: str | Path, *, clock: Clock | None = None, must_exist: bool = False,
+                 threaded: bool = False):
         """`threaded`: the connection may be used from worker threads, one at a time (the
-        daemon serialises its database work behind one lock)."""
+        daemon serialises its database work behind one lock). `clock` stamps the rows written."""
         self.path = Path(path)
+        self.clock: Clock = clock or SystemClock()
         if must_exist and not self.path.exists():
             raise InputError(f"no database at {self.path}: ingest samples or run the daemon first")
         try:
@@ -149,10 +146,13 @@ class Storage:
             raise StorageError(f"cannot open database {self.path}: {exc}") from None
         self._domain_ids: dict[str, int] = {}
 
-    def __enter__(self) -> "Storage":
+    def _now(self) -> str:
+        return now_utc(self.clock).isoformat()
+
+    def __enter__(self) -> Storage:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
@@ -174,7 +174,7 @@ class Storage:
             with self.db.atomic():
                 migration.apply(self.db)
                 self.db.execute("INSERT INTO _migrations VALUES (?, ?, ?)",
-                                [migration.version, migration.name, now_utc().isoformat()])
+                                [migration.version, migration.name, self._now()])
 
     def schema_version(self) -> int:
         return self.db.execute("SELECT MAX(version) FROM _migrations").fetchone()[0]
@@ -225,7 +225,7 @@ class Storage:
 
     def record_report(self, contract: str, period: str, fmt: str, path: str, sha256: str) -> None:
         self.db.execute("INSERT INTO written_reports VALUES (?, ?, ?, ?, ?, ?)",
-                        [contract, period, fmt, path, sha256, now_utc().isoformat()])
+                        [contract, period, fmt, path, sha256, self._now()])
 
     _REVISION_KEYS = ("contract", "period", "revision", "evidence_digest", "credit_amount", "currency",
                       "written_at", "diff", "evidence", "report", "files")
@@ -268,7 +268,7 @@ class Storage:
         """`evidence` and `report` are canonical JSON text. A revision is written once, never changed."""
         self.db.execute(f"INSERT INTO report_revisions ({', '.join(self._REVISION_KEYS)}) "
                         f"VALUES ({', '.join('?' for _ in self._REVISION_KEYS)})",
-                        [contract, period, revision, evidence_digest, credit_amount, currency, now_utc().isoformat(),
+                        [contract, period, revision, evidence_digest, credit_amount, currency, self._now(),
                          json.dumps(list(diff), ensure_ascii=False), evidence, report,
                          json.dumps(files, sort_keys=True, ensure_ascii=False)])
 
@@ -293,7 +293,7 @@ class Storage:
     def record_source(self, digest: str, name: str, lines: int, loaded: int, rejected: int,
                       domain_minutes: int) -> None:
         self.db.execute("INSERT INTO ingested_sources VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        [digest, name, lines, loaded, rejected, domain_minutes, now_utc().isoformat()])
+                        [digest, name, lines, loaded, rejected, domain_minutes, self._now()])
 
     def has_minutes(self, start: int, end: int) -> bool:
         return self.db.execute("SELECT 1 FROM minute_counts WHERE minute >= ? AND minute < ? LIMIT 1",
@@ -357,7 +357,7 @@ class Storage:
         self.db.execute(
             "INSERT INTO audit_log (at, actor, action, entity, entity_id, before, after, reason) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [now_utc().isoformat(), actor, action, entity, entity_id,
+            [self._now(), actor, action, entity, entity_id,
              json.dumps(before, sort_keys=True) if before is not None else None,
              json.dumps(after, sort_keys=True) if after is not None else None, reason])
 
@@ -380,7 +380,7 @@ class Storage:
                 "created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [window.kind, json.dumps(list(window.domains)), json.dumps(list(window.contracts)),
                  _iso(window.start), _iso(window.end), _iso(window.announced_at), window.reason,
-                 now_utc().isoformat(), actor])
+                 self._now(), actor])
             window_id = cursor.lastrowid
             self._audit(actor, "add", "window", str(window_id), None, self._window_row(window_id),
                         reason or window.reason)
@@ -418,7 +418,7 @@ class Storage:
                 "INSERT INTO notices (contract, domain, at, kind, note, created_at, created_by) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [notice.contract, notice.domain, notice.at.isoformat(), notice.kind, notice.note,
-                 now_utc().isoformat(), actor])
+                 self._now(), actor])
             notice_id = cursor.lastrowid
             after = {"id": notice_id, "contract": notice.contract, "domain": notice.domain,
                      "at": notice.at.isoformat(), "kind": notice.kind, "note": notice.note}

@@ -10,12 +10,16 @@ import asyncio
 import logging
 import multiprocessing
 import signal
-import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Callable
 
+import aiohttp
+
+from monitor.clock import Clock, SystemClock
+from monitor.runtime import loop_factory, settle_garbage
 from monitor.scheduler import ProbeScheduler, Target
+from probes import ProbeResult, default_registry
 
 log = logging.getLogger("slamon.workers")
 BATCH_SECONDS = 0.2
@@ -34,9 +38,8 @@ class Batch:
 def _worker_main(control: Connection, results: Connection, targets: list[Target], max_concurrency: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    from monitor.daemon import _loop_factory, _settle_garbage  # the daemon's loop and GC settings
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        runner.run(_worker(control, results, targets, max_concurrency, _settle_garbage))
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:  # the daemon's loop and GC settings
+        runner.run(_worker(control, results, targets, max_concurrency, SystemClock()))
     results.close()
 
 
@@ -48,14 +51,11 @@ def _wait_for_stop(control: Connection) -> None:
 
 
 async def _worker(control: Connection, results: Connection, targets: list[Target], max_concurrency: int,
-                  settle: Callable[[], None]) -> None:
-    import aiohttp
-    from probes import default_registry
-
+                  clock: Clock) -> None:
     loop = asyncio.get_running_loop()
     batch = Batch([], [], 0)
 
-    def on_result(target: Target, result, wall: float, mono: float) -> None:
+    def on_result(target: Target, result: ProbeResult, wall: float) -> None:
         batch.samples.append((target.key, result.outcome, result.latency_seconds, wall))
 
     def on_skip(target: Target) -> None:
@@ -73,11 +73,11 @@ async def _worker(control: Connection, results: Connection, targets: list[Target
     stopped = loop.run_in_executor(None, _wait_for_stop, control)
     connector = aiohttp.TCPConnector(limit=max_concurrency, ttl_dns_cache=60)
     async with aiohttp.ClientSession(connector=connector, raise_for_status=False) as session:
-        scheduler = ProbeScheduler(targets, default_registry(), session, on_result,
+        scheduler = ProbeScheduler(targets, default_registry(), session, on_result, clock=clock,
                                    max_concurrency=max_concurrency, on_skip=on_skip,
                                    on_lateness=lambda seconds: batch.lateness.append(seconds))
         task = loop.create_task(scheduler.run())
-        settle()
+        settle_garbage()
         try:
             while not stopped.done():
                 await asyncio.wait([stopped], timeout=BATCH_SECONDS)
@@ -103,7 +103,7 @@ class ProbeWorkers:
         self.on_batch = on_batch
         self.context = multiprocessing.get_context("spawn")  # no inherited loop, threads or sockets
         self.workers: list[tuple[multiprocessing.Process, Connection]] = []
-        self.pumps: list[asyncio.Future] = []
+        self.pumps: list[asyncio.Future[None]] = []
         self.stopping = False
 
     def start(self) -> None:
@@ -145,9 +145,9 @@ class ProbeWorkers:
         if self.pumps:
             await asyncio.wait(self.pumps, timeout=timeout)  # their last batches arrive first
         await asyncio.sleep(0)  # let the batches the pumps scheduled run
-        deadline = time.monotonic() + 2.0
+        # two seconds for all of them together, then the ones still alive are killed
+        await asyncio.gather(*(asyncio.to_thread(process.join, 2.0) for process, _ in self.workers))
         for process, control in self.workers:
-            await asyncio.to_thread(process.join, max(0.0, deadline - time.monotonic()))
             if process.is_alive():
                 log.warning("probe worker did not stop; killing it", extra={"pid": process.pid})
                 process.kill()

@@ -33,7 +33,8 @@ import aiohttp
 from aiohttp import http_exceptions
 from multidict import CIMultiDict
 
-from ._common import LOCAL_RESOURCE_ERRNOS, Stopwatch, describe_oserror, seconds, shorten
+from .reasons import LOCAL_RESOURCE_ERRNOS, describe_oserror, seconds, shorten
+from .stopwatch import Stopwatch
 from .base import ProbeResult, ProbeSpec
 
 __all__ = ["USER_AGENT", "http_probe"]

@@ -5,7 +5,8 @@ import asyncio
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
-from ._common import Stopwatch, seconds, shorten
+from .reasons import seconds, shorten
+from .stopwatch import Stopwatch
 from .base import Probe, ProbeResult, ProbeSpec
 from .http import http_probe
 from .tcp import tcp_probe

@@ -13,7 +13,8 @@ import errno
 import socket
 from typing import TYPE_CHECKING
 
-from ._common import LOCAL_RESOURCE_ERRNOS, Stopwatch, describe_oserror, seconds, shorten
+from .reasons import LOCAL_RESOURCE_ERRNOS, describe_oserror, seconds, shorten
+from .stopwatch import Stopwatch
 from .base import ProbeResult, ProbeSpec
 
 if TYPE_CHECKING:  # pragma: no cover - typing only

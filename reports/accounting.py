@@ -1,22 +1,21 @@
 """A contract's month: its scopes' minutes classified, availability, the tier, the money owed,
-deadlines and warnings. Storage is read through MinuteSource; everything else is pure."""
+deadlines and warnings. Pure: minutes come in through a MinuteSource, time as a period label."""
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from fractions import Fraction
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Protocol, Sequence
 from zoneinfo import ZoneInfo
 
-from monitor.config import Config, ContractConfig, Notice, Window
-from monitor.detector import (Count, ExclusionSpan, ScopeAccount, Thresholds, account_scope,
-                              first_minute_starting_at_or_after, minute_of)
-from monitor.errors import InputError
-from monitor.values import epoch_seconds
+from reports.contracts import Contract, ContractBook, Notice, Window
+from reports.errors import InputError
+from reports.fields import epoch_seconds
+from reports.minutes import (Count, ExclusionSpan, ScopeAccount, Thresholds, account_scope,
+                             first_minute_starting_at_or_after, minute_of)
 from reports.compensation import (Amount, add_months, billing_month, claim_deadline, currency_unit,
                                   days_credit, percent_credit, truncated_percent)
 from reports.regimes import Regime, Tier, format_percent
@@ -71,80 +70,15 @@ def minute_start(minute: int, tz: ZoneInfo | timezone = timezone.utc) -> datetim
     return (EPOCH + timedelta(minutes=minute)).astimezone(tz)
 
 
-class MinuteSource:
-    """Reads a range of stored minutes for many scopes at once.
-
-    For each (min_samples, threshold) it fetches only the minutes that are not up, and the
-    ranges with no row at all; every other stored minute is up. So a scope's mapping holds just
-    the minutes that matter, and the detector is told that absent minutes are up."""
-
-    def __init__(self, storage, start: int, end: int):
-        self.storage = storage
-        self.start, self.end = start, end
-        self._unhealthy: dict[Thresholds, dict[str, dict[int, tuple[int, int]]]] = {}
-        self._hourly: dict[str, dict[int, int]] | None = None
-        self._missing: dict[str, list[int]] = {}
-        self._cut: dict[tuple, tuple[dict[int, tuple[int, int]], set[int]]] = {}
-
-    def _unhealthy_for(self, thresholds: Thresholds) -> dict[str, dict[int, tuple[int, int]]]:
-        if thresholds not in self._unhealthy:
-            by_domain: dict[str, dict[int, tuple[int, int]]] = {}
-            t = thresholds.error_threshold
-            for domain, minute, requests, errors in self.storage.unhealthy_minutes(
-                    self.start, self.end, thresholds.min_samples, t.numerator, t.denominator):
-                by_domain.setdefault(domain, {})[minute] = (requests, errors)
-            self._unhealthy[thresholds] = by_domain
-        return self._unhealthy[thresholds]
-
-    def _missing_minutes(self, domain: str) -> list[int]:
-        """Gaps are rare: only the hours with fewer rows than minutes are read minute by minute."""
-        if domain not in self._missing:
-            if self._hourly is None:
-                self._hourly = self.storage.hourly_counts(self.start, self.end)
-            hours = self._hourly.get(domain, {})
-            missing: list[int] = []
-            for hour in range(self.start // 60, (self.end - 1) // 60 + 1):
-                lo, hi = max(self.start, hour * 60), min(self.end, hour * 60 + 60)
-                stored = hours.get(hour, 0)
-                if stored == 0:
-                    missing.extend(range(lo, hi))
-                elif stored < hi - lo:
-                    missing.extend(self.storage.missing_minutes(domain, lo, hi))
-            self._missing[domain] = missing
-        return self._missing[domain]
-
-    def _domain_cut(self, domain: str, thresholds: Thresholds, start: int, end: int, gaps_from: int):
-        """(unhealthy rows in [start, end), missing minutes in [gaps_from, end)) of one domain;
-        contracts in one zone share their periods, so this is computed once per domain and period."""
-        key = (domain, thresholds, start, end, gaps_from)
-        if key not in self._cut:
-            rows = {m: v for m, v in self._unhealthy_for(thresholds).get(domain, {}).items() if start <= m < end}
-            missing = self._missing_minutes(domain)
-            lo, hi = bisect.bisect_left(missing, gaps_from), bisect.bisect_left(missing, end)
-            self._cut[key] = (rows, set(missing[lo:hi]))
-        return self._cut[key]
+class MinuteSource(Protocol):
+    """Where a contract's minutes come from: the store (monitor.accounting.StoredMinutes) or a
+    report's embedded evidence (reports.evidence.EvidenceSource)."""
 
     def scope_minutes(self, domains: Sequence[str], thresholds: Thresholds, start: int, end: int,
-                      gaps_from: int | None = None) -> dict[int, Count]:
-        """The minutes of [start, end) that are not up, pooled over the domains. Minutes with no
-        row are listed only from `gaps_from` on: before it (the look-back before a period) only
-        down minutes matter, and an unlisted minute breaks a run of them just as a gap does."""
-        gaps_from = start if gaps_from is None else gaps_from
-        cuts = {d: self._domain_cut(d, thresholds, start, end, gaps_from) for d in domains}
-        if len(domains) == 1:
-            rows, missing = cuts[domains[0]]
-            result = {m: Count(r, e) for m, (r, e) in rows.items()}
-            result.update((m, Count(0, 0)) for m in missing)
-            return result
-        minutes = set().union(*(rows.keys() | missing for rows, missing in cuts.values()))
-        pooled = dict.fromkeys(minutes, (0, 0))
-        for d, (rows, missing) in cuts.items():
-            needed = [m for m in minutes if m not in rows and m not in missing]
-            known = {**rows, **self.storage.counts_at(d, needed)}
-            for m, (requests, errors) in known.items():
-                r, e = pooled[m]
-                pooled[m] = (r + requests, e + errors)
-        return {m: Count(r, e) for m, (r, e) in pooled.items()}
+                      gaps_from: int | None = None) -> Mapping[int, Count]:
+        """The minutes of [start, end) that are not up, pooled over the domains; minutes with no
+        data are listed (as Count(0, 0)) from `gaps_from` on."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -154,7 +88,7 @@ class WindowUse:
 
 
 @dataclass(frozen=True)
-class Warning:
+class ReportWarning:
     code: str
     message: str
     scope: str | None = None
@@ -190,7 +124,7 @@ class ScopeResult:
 
 @dataclass(frozen=True)
 class ContractResult:
-    contract: ContractConfig
+    contract: Contract
     regime: Regime
     period: Period
     awareness: str
@@ -198,7 +132,7 @@ class ContractResult:
     claim_deadline: date | None
     credit_applies: date | None
     billing_month: tuple[date, date] | None
-    warnings: tuple[Warning, ...] = field(default_factory=tuple)
+    warnings: tuple[ReportWarning, ...] = field(default_factory=tuple)
 
     @property
     def credit_amount(self) -> Decimal:
@@ -215,7 +149,7 @@ def _overlaps(window: Window, period: Period) -> bool:
     return window.start < period.end_local and (window.end is None or window.end > period.start_local)
 
 
-def account_contract(contract: ContractConfig, regime: Regime, period: Period, source: MinuteSource,
+def account_contract(contract: Contract, regime: Regime, period: Period, source: MinuteSource,
                      windows: Sequence[Window], notices: Sequence[Notice], domain_thresholds: Mapping[str, Thresholds]
                      ) -> ContractResult:
     tz = ZoneInfo(period.timezone)
@@ -224,7 +158,7 @@ def account_contract(contract: ContractConfig, regime: Regime, period: Period, s
         scope_defs = [(contract.id, contract.domains)]
     else:
         scope_defs = [(d, (d,)) for d in contract.domains]
-    warnings: list[Warning] = []
+    warnings: list[ReportWarning] = []
     scopes = []
     for name, domains in scope_defs:
         # pooled scopes decide on the strictest settings of their domains
@@ -252,9 +186,9 @@ def account_contract(contract: ContractConfig, regime: Regime, period: Period, s
                           tuple(warnings))
 
 
-def _price_scope(contract: ContractConfig, regime: Regime, period: Period, tz: ZoneInfo, name: str,
+def _price_scope(contract: Contract, regime: Regime, period: Period, tz: ZoneInfo, name: str,
                  domains: tuple[str, ...], account: ScopeAccount, windows: tuple[WindowUse, ...],
-                 notices: tuple[Notice, ...], warnings: list[Warning]) -> ScopeResult:
+                 notices: tuple[Notice, ...], warnings: list[ReportWarning]) -> ScopeResult:
     pct = account.availability * 100
     worst_pct = account.worst_case_availability * 100
     credit, tier, capped = regime.credit_for(pct)
@@ -271,7 +205,7 @@ def _price_scope(contract: ContractConfig, regime: Regime, period: Period, tz: Z
             divisor = contract.day_divisor or regime.day_divisor
             divisor = period.days if divisor == "month" else divisor
             if licenses is None:
-                warnings.append(Warning("licenses_unknown", f"no licence count on {resolution}: the amount "
+                warnings.append(ReportWarning("licenses_unknown", f"no licence count on {resolution}: the amount "
                                         f"cannot be computed; add [[contract.licenses]] since = ...", name))
             else:
                 amount = days_credit(contract.unit_price, include_tax=regime.prices_include_tax,
@@ -281,16 +215,16 @@ def _price_scope(contract: ContractConfig, regime: Regime, period: Period, tz: Z
         else:
             amount = percent_credit(fee, credit, currency=contract.currency, rounding=regime.rounding, unit=unit)
     elif credit and not eligible:
-        warnings.append(Warning(
+        warnings.append(ReportWarning(
             "plan_not_eligible", f"plan {contract.plan!r} is not eligible for compensation under {regime.name} "
             f"(eligible: {', '.join(sorted(regime.eligible_plans))}): the tier would give {credit}"
             f"{' days' if regime.credit_unit == 'days' else '%'}, nothing is owed", name))
 
     if capped:
-        warnings.append(Warning("credit_capped", f"the tier gives {tier.credit} but {regime.name} caps the credit "
+        warnings.append(ReportWarning("credit_capped", f"the tier gives {tier.credit} but {regime.name} caps the credit "
                                 f"at {regime.cap} a month", name))
     if worst_credit != credit:
-        warnings.append(Warning(
+        warnings.append(ReportWarning(
             "coverage_too_low", f"{account.unknown_minutes} unknown minutes: availability is "
             f"{truncated_percent(account.availability)}% but may be as low as "
             f"{truncated_percent(account.worst_case_availability)}%, which would give {worst_credit}"
@@ -298,7 +232,7 @@ def _price_scope(contract: ContractConfig, regime: Regime, period: Period, tz: Z
             f"the tier", name))
     if pct in regime.bounds():
         ambiguous = pct in regime.ambiguous_bounds
-        warnings.append(Warning(
+        warnings.append(ReportWarning(
             "exact_tier_boundary",
             f"availability is exactly {format_percent(pct)}%, a tier boundary of {regime.name}"
             + (f": the clause's text and its table disagree here; this report follows the table "
@@ -309,11 +243,11 @@ def _price_scope(contract: ContractConfig, regime: Regime, period: Period, tz: Z
         if w.kind != "maintenance":
             continue
         if w.announced_at is None:
-            warnings.append(Warning("maintenance_no_notice", f"maintenance window {w.id} ({w.start.isoformat()}, "
+            warnings.append(ReportWarning("maintenance_no_notice", f"maintenance window {w.id} ({w.start.isoformat()}, "
                                     f"{w.reason}) has no recorded announcement; it stays excluded "
                                     f"({use.minutes} minutes) but its notice must be evidenced", name))
         elif w.start - w.announced_at < timedelta(days=regime.maintenance_notice_days):
-            warnings.append(Warning("maintenance_short_notice", f"maintenance window {w.id} ({w.start.isoformat()}, "
+            warnings.append(ReportWarning("maintenance_short_notice", f"maintenance window {w.id} ({w.start.isoformat()}, "
                                     f"{w.reason}) was announced {w.announced_at.isoformat()}, less than "
                                     f"{regime.maintenance_notice_days} days ahead; it stays excluded "
                                     f"({use.minutes} minutes) as a short-notice window", name))
@@ -321,26 +255,18 @@ def _price_scope(contract: ContractConfig, regime: Regime, period: Period, tz: Z
                        fee, licenses, resolution, windows, notices)
 
 
-def build_reports(config: Config, storage, period_label: str, contract_ids: Iterable[str] = ()) -> list[ContractResult]:
-    """Every named contract (all when none are named), each in its own zone's month."""
-    ids = list(contract_ids) or list(config.contracts)
-    unknown = [c for c in ids if c not in config.contracts]
+def contract_periods(book: ContractBook, period_label: str, contract_ids: Iterable[str] = ()) -> dict[str, Period]:
+    """The named contracts (all when none are named), each with its own zone's month."""
+    ids = list(contract_ids) or list(book.contracts)
+    unknown = [c for c in ids if c not in book.contracts]
     if unknown:
         raise InputError(f"unknown contract {', '.join(map(repr, unknown))} (known: "
-                         f"{', '.join(config.contracts) or 'none'})")
-    contracts = [config.contracts[c] for c in ids]
-    periods = {}
-    for contract in contracts:
-        regime = config.regimes[contract.regime]
-        periods[contract.id] = month_period(period_label, contract.timezone or regime.timezone)
-    start = min(p.start_minute for p in periods.values())
-    end = max(p.end_minute for p in periods.values())
-    if not storage.has_minutes(start, end):
-        raise InputError(f"no samples stored for {period_label} in {storage.path}: nothing to report "
-                         f"(ingest samples with `slamon ingest` or run the daemon first)")
-    source = MinuteSource(storage, start - OUTAGE_LOOKBACK_MINUTES, end)
-    windows = list(config.windows) + storage.windows()
-    notices = list(config.notices) + storage.notices()
-    thresholds = {name: d.thresholds for name, d in config.domains.items()}
-    return [account_contract(c, config.regimes[c.regime], periods[c.id], source, windows, notices, thresholds)
-            for c in contracts]
+                         f"{', '.join(book.contracts) or 'none'})")
+    return {c: month_period(period_label, book.timezone_of(book.contracts[c])) for c in ids}
+
+
+def account_contracts(book: ContractBook, source: MinuteSource, periods: Mapping[str, Period]) -> list[ContractResult]:
+    """Every contract of `periods` accounted over its period, in that order."""
+    return [account_contract(book.contracts[cid], book.regime_of(book.contracts[cid]), period, source,
+                             book.windows, book.notices, book.thresholds)
+            for cid, period in periods.items()]

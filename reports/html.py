@@ -32,12 +32,12 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from monitor.detector import EXCLUSION_KINDS, _exclusion_lookup
 from reports import i18n
 from reports.accounting import ContractResult, ScopeResult, exclusion_span, minute_start, minute_to_index
 from reports.evidence import build_evidence, evidence_digest, figure_attrs, script_json
+from reports.formats import contract_json
+from reports.minutes import EXCLUSION_KINDS, exclusion_lookup
 from reports.regimes import format_percent
-from reports.render import contract_json
 
 # heat-map colour scale: (least counted minutes of the day, fill)
 HEAT_LEVELS = ((0, "#e6f4ea"), (1, "#fde7c8"), (10, "#f9b26c"), (60, "#e4572e"), (240, "#9b1c1c"))
@@ -82,7 +82,7 @@ def minute_classes(result: ContractResult, scope: ScopeResult) -> dict[int, str]
     """Every minute of the period that is not up: "counted", "before_notice", "unknown" or
     "excluded:KIND", the way account_scope classified it."""
     period = result.period
-    find = _exclusion_lookup([exclusion_span(use.window, period) for use in scope.windows])
+    find = exclusion_lookup([exclusion_span(use.window, period) for use in scope.windows])
     outages = sorted(scope.account.outages, key=lambda o: o.start_minute)
     starts = [o.start_minute for o in outages]
     classes: dict[int, str] = {}

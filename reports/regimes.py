@@ -15,7 +15,7 @@ from importlib import resources
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from monitor.values import Path, Problems, Table, percent, ratio_from_percent
+from reports.fields import KeyPath, Problems, TableReader, percent, ratio_from_percent
 
 SCOPES = ("contract", "service")
 CREDIT_UNITS = ("days", "percent")
@@ -166,12 +166,12 @@ REGIME_KEYS = (
 )
 
 
-def parse_tier(data: Any, path: Path, problems: Problems) -> Tier | None:
-    table = Table(data, path, problems, what="tier table ({lower, upper, bounds, credit})")
+def parse_tier(data: Any, path: KeyPath, problems: Problems) -> Tier | None:
+    table = TableReader(data, path, problems, what="tier table ({lower, upper, bounds, credit})")
     before = len(problems.items)
     lower = percent(table.raw("lower"), table.key("lower"), problems) if table.has("lower") else None
     upper = percent(table.raw("upper"), table.key("upper"), problems) if table.has("upper") else None
-    bounds = table.str("bounds", required=True)
+    bounds = table.text("bounds", required=True)
     if bounds is not None and (len(bounds) != 2 or bounds[0] not in "[(" or bounds[1] not in "])"):
         problems.add(table.key("bounds"), f"must be one of \"[)\", \"(]\", \"[]\", \"()\"; got {bounds!r}")
         bounds = None
@@ -189,7 +189,7 @@ def parse_tier(data: Any, path: Path, problems: Problems) -> Tier | None:
         return None
 
 
-def resolve_extends(name: str, data: dict, path: Path, problems: Problems,
+def resolve_extends(name: str, data: dict, path: KeyPath, problems: Problems,
                     known: Mapping[str, Mapping[str, Any]]) -> dict | None:
     """Merge a chain of `extends` (a regime's own keys win over its base's), refusing cycles."""
     chain = [name]
@@ -210,33 +210,33 @@ def resolve_extends(name: str, data: dict, path: Path, problems: Problems,
     return merged
 
 
-def parse_regime(name: str, data: Any, path: Path, problems: Problems,
+def parse_regime(name: str, data: Any, path: KeyPath, problems: Problems,
                  known: Mapping[str, Mapping[str, Any]] | None = None, *, builtin: bool = False) -> Regime | None:
     """Validate one [regime.NAME] table. `extends = "lineworks"` starts from another regime's keys."""
     if isinstance(data, dict) and "extends" in data:
         data = resolve_extends(name, data, path, problems, known or {})
         if data is None:
             return None
-    table = Table(data, path, problems, what="regime table")
+    table = TableReader(data, path, problems, what="regime table")
     before = len(problems.items)
-    title = table.str("title", name)
-    clauses = table.str_list("clauses")
-    language = table.str("language", "en", choices=LANGUAGES)
-    tz = table.str("timezone", required=True)
+    title = table.text("title", name)
+    clauses = table.texts("clauses")
+    language = table.text("language", "en", choices=LANGUAGES)
+    tz = table.text("timezone", required=True)
     if tz is not None:
         try:
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError):
             problems.add(table.key("timezone"), f"unknown time zone {tz!r} (use an IANA name such as Asia/Tokyo)")
-    scope = table.str("scope", required=True, choices=SCOPES)
+    scope = table.text("scope", required=True, choices=SCOPES)
     target = percent(table.raw("target"), table.key("target"), problems) if table.has("target") else None
     if not table.has("target"):
         problems.add(table.key("target"), "is required")
     elif target is not None and not 0 < target <= 100:
         problems.add(table.key("target"), "must be a percentage above 0 and at most 100")
-    credit_unit = table.str("credit_unit", required=True, choices=CREDIT_UNITS)
+    credit_unit = table.text("credit_unit", required=True, choices=CREDIT_UNITS)
     before_tiers = len(problems.items)
-    tiers = tuple(t for p, d in table.table_list("tiers") if (t := parse_tier(d, p, problems)) is not None)
+    tiers = tuple(t for p, d in table.tables("tiers") if (t := parse_tier(d, p, problems)) is not None)
     tiers_parsed = len(problems.items) == before_tiers
     if not table.has("tiers"):
         problems.add(table.key("tiers"), "is required")
@@ -250,24 +250,24 @@ def parse_regime(name: str, data: Any, path: Path, problems: Problems,
         day_divisor = divisor_raw
     else:
         problems.add(table.key("day_divisor"), f"must be \"month\" or a number of days (1-31); got {divisor_raw!r}")
-    rounding = table.str("rounding", "down", choices=ROUNDING_MODES)
+    rounding = table.text("rounding", "down", choices=ROUNDING_MODES)
     rounding_unit = None
     if table.has("rounding_unit"):
         rounding_unit = percent(table.raw("rounding_unit"), table.key("rounding_unit"), problems,
                                 allow_suffix=False)
         if rounding_unit is not None and rounding_unit <= 0:
             problems.add(table.key("rounding_unit"), "must be above zero")
-    prices_include_tax = table.bool("prices_include_tax", False)
+    prices_include_tax = table.boolean("prices_include_tax", False)
     tax_rate = ratio_from_percent(table.raw("tax_rate", "0%"), table.key("tax_rate"), problems)
-    notice_based = table.bool("notice_based", False)
-    awareness = table.str("awareness", "detection", choices=AWARENESS)
-    claim_window_days = table.int("claim_window_days", minimum=1)
-    credit_applies = table.int("credit_applies_after_months", minimum=0, maximum=24)
-    plans = table.str_list("eligible_plans") or ("paid",)
+    notice_based = table.boolean("notice_based", False)
+    awareness = table.text("awareness", "detection", choices=AWARENESS)
+    claim_window_days = table.integer("claim_window_days", minimum=1)
+    credit_applies = table.integer("credit_applies_after_months", minimum=0, maximum=24)
+    plans = table.texts("eligible_plans") or ("paid",)
     for plan in plans:
         if plan not in PLANS:
             problems.add(table.key("eligible_plans"), f"unknown plan {plan!r} (plans: {', '.join(PLANS)})")
-    notice_days = table.int("maintenance_notice_days", 7, minimum=0)
+    notice_days = table.integer("maintenance_notice_days", 7, minimum=0)
     raw_ambiguous = table.raw("ambiguous_bounds", [])
     if not isinstance(raw_ambiguous, list):
         problems.add(table.key("ambiguous_bounds"), "expected a list of percentages such as [\"99.9\"]")

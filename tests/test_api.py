@@ -1,40 +1,47 @@
-"""The daemon's HTTP listener, tested against the real `slamon run` in a subprocess: the reads
-(/, /metrics, /api/v1/status, contracts, accounting), the changes (windows, window end, notices,
-pushed samples), bearer-token auth on every change, 400 with a message for bad input, nothing
-written on refusal (the sqlite tables are counted read-only, WAL allows it), one audit row per
-accepted change, and the token never appearing in any output.
+"""The daemon's HTTP listener: the reads (/, /metrics, /api/v1/status, contracts, accounting), the
+changes (windows, window end, notices, pushed samples), bearer-token auth on every change, 400
+with a message for bad input, nothing written on refusal (the sqlite tables are counted
+read-only, WAL allows it), one audit row per accepted change, and the token never appearing in
+any output.
 
-Month-to-date accounting needs stored samples in the current month, so the module's database is
-filled with `slamon ingest` (minute aggregates for the last few minutes) before the daemon starts."""
+The daemon runs in this process, in a thread with its own event loop, on a clock moved by hand
+(at 2026-11-20 10:00:30 UTC); the tests talk to its real listener on 127.0.0.1. Month-to-date
+accounting needs stored samples in the current month, so the module's database is filled with
+`slamon ingest` (minute aggregates for the last few minutes) before the daemon starts."""
 from __future__ import annotations
 
+import asyncio
+import io
 import json
-import os
+import logging
 import secrets
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
+import threading
 import urllib.error
 import urllib.request
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.conftest import REPO, run_cli
+from monitor.config import load_config
+from monitor.daemon import Daemon
+from monitor.runtime import JsonFormatter
+from tests.support import FakeClock, run_cli
 
 UTC = timezone.utc
 TOKYO = ZoneInfo("Asia/Tokyo")
+START = datetime(2026, 11, 20, 10, 0, 30, tzinfo=UTC)
+CLOCK = FakeClock(START)  # the module's daemon's clock; now_utc() reads it
 
 CONFIG = """\
 [monitor]
 database = "slamon.db"
-listen = "127.0.0.1:{port}"
+listen = "127.0.0.1:0"
 reports_dir = "reports"
 {extra}
 
@@ -70,43 +77,58 @@ awareness = "detection"
 
 # --- the daemon ----------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class InProcessDaemon:
+    """A Daemon started on its own event loop in a thread, its log lines collected as JSON."""
 
+    def __init__(self, workdir: Path, config: Path, clock: FakeClock, token: str | None) -> None:
+        self.workdir, self.clock, self.token = workdir, clock, token
+        self.db = workdir / "slamon.db"
+        self._log = io.StringIO()
+        self._handler = logging.StreamHandler(self._log)
+        self._handler.setFormatter(JsonFormatter())
+        root = logging.getLogger()
+        self._level = root.level
+        root.addHandler(self._handler)
+        root.setLevel(logging.DEBUG)  # the most verbose logging must still not show the token
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="daemon", daemon=True)
+        self._thread.start()
+        self.daemon = Daemon(load_config(config), clock)
+        self.call(self.daemon.start())
+        host, port = self.daemon.addresses[0]
+        self.base = f"http://{host}:{port}"
 
-@dataclass
-class Daemon:
-    proc: subprocess.Popen
-    base: str
-    db: Path
-    log: Path
-    token: str | None
-    workdir: Path
+    def call(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
+
+    def advance_to(self, moment: datetime) -> None:
+        self.call(self.clock.advance_to(moment))
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        if self._thread.is_alive():
+            if self.daemon.addresses:
+                self.call(self.daemon.stop())
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(10)
+            self.loop.close()
+            logging.getLogger().removeHandler(self._handler)
+            logging.getLogger().setLevel(self._level)
 
     def stderr(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")
+        return self._log.getvalue()
+
 
 
 def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def ingest_current_month(workdir: Path, cfg: Path) -> None:
+def ingest_current_month(clock: FakeClock, cfg: Path) -> None:
     """Minute aggregates (all up) for both domains: the last 10 minutes, never before the start of
     the month in Asia/Tokyo (= Asia/Seoul), always including the current minute."""
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
-    month_start = datetime.now(TOKYO).replace(day=1, hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+    now = clock.now().replace(second=0, microsecond=0)
+    month_start = clock.now().astimezone(TOKYO).replace(day=1, hour=0, minute=0, second=0,
+                                                        microsecond=0).astimezone(UTC)
     first = max(now - timedelta(minutes=10), month_start)
     lines = []
     moment = first
@@ -114,60 +136,35 @@ def ingest_current_month(workdir: Path, cfg: Path) -> None:
         for domain in ("mail", "drive"):
             lines.append(json.dumps({"domain": domain, "minute": iso(moment), "requests": 30, "errors": 0}))
         moment += timedelta(minutes=1)
-    samples = workdir / "history.jsonl"
+    samples = cfg.parent / "history.jsonl"
     samples.write_text("\n".join(lines) + "\n", encoding="utf-8")
     result = run_cli("ingest", "--config", cfg, samples)
     assert result.returncode == 0, result.stderr
 
 
 def start_daemon(workdir: Path, *, token: str | None, extra_config: str = "", ingest: bool = True,
-                 env_extra: dict[str, str] | None = None) -> Daemon:
+                 clock: FakeClock | None = None) -> InProcessDaemon:
+    """The daemon on `clock` (a fresh one at START by default); the caller sets the token's
+    environment variable."""
     workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    clock = clock or FakeClock(START)
     cfg = workdir / "config.toml"
-    cfg.write_text(CONFIG.format(port=port, extra=extra_config), encoding="utf-8")
+    cfg.write_text(CONFIG.format(extra=extra_config), encoding="utf-8")
     if ingest:
-        ingest_current_month(workdir, cfg)
-    env = dict(os.environ)
-    env.pop("SLAMON_ADMIN_TOKEN", None)
-    if token is not None:
-        env["SLAMON_ADMIN_TOKEN"] = token
-    env["SLAMON_LOG_LEVEL"] = "DEBUG"  # the most verbose logging must still not show the token
-    env.update(env_extra or {})
-    log = workdir / "daemon.stderr"
-    with open(log, "wb") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "monitor", "run", "--config", str(cfg)], cwd=REPO,
-                                env=env, stdout=subprocess.DEVNULL, stderr=err)
-    daemon = Daemon(proc, f"http://127.0.0.1:{port}", workdir / "slamon.db", log, token, workdir)
-    deadline = time.monotonic() + 30
-    while True:
-        if proc.poll() is not None:
-            raise AssertionError(f"daemon exited with {proc.returncode}:\n{daemon.stderr()}")
-        try:
-            with urllib.request.urlopen(daemon.base + "/api/v1/status", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except (urllib.error.URLError, ConnectionError, OSError):
-            pass
-        if time.monotonic() > deadline:
-            daemon.stop()
-            raise AssertionError(f"daemon did not answer within 30 s:\n{daemon.stderr()}")
-        time.sleep(0.1)
-    # month-to-date accounting is computed right after the listener starts; wait for it
-    deadline = time.monotonic() + 30
-    while get(daemon, "/api/v1/status").json()["month_to_date_at"] is None:
-        assert time.monotonic() < deadline, "month-to-date accounting never computed"
-        time.sleep(0.1)
-    return daemon
+        ingest_current_month(clock, cfg)
+    return InProcessDaemon(workdir, cfg, clock, token)
 
 
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory):
-    d = start_daemon(tmp_path_factory.mktemp("api"), token=secrets.token_urlsafe(32))
-    try:
-        yield d
-    finally:
-        d.stop()
+    token = secrets.token_urlsafe(32)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SLAMON_ADMIN_TOKEN", token)
+        d = start_daemon(tmp_path_factory.mktemp("api"), token=token, clock=CLOCK)
+        try:
+            yield d
+        finally:
+            d.stop()
 
 
 # --- HTTP ------------------------------------------------------------------------------------------
@@ -186,7 +183,7 @@ class Reply:
         return self.body.decode("utf-8")
 
 
-def request(d: Daemon, method: str, path: str, body=None, *, raw: bytes | None = None,
+def request(d: InProcessDaemon, method: str, path: str, body=None, *, raw: bytes | None = None,
             token: str | None = None, headers: dict[str, str] | None = None) -> Reply:
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
     req = urllib.request.Request(d.base + path, data=data, method=method)
@@ -203,11 +200,11 @@ def request(d: Daemon, method: str, path: str, body=None, *, raw: bytes | None =
         return Reply(exc.code, dict(exc.headers), exc.read())
 
 
-def get(d: Daemon, path: str) -> Reply:
+def get(d: InProcessDaemon, path: str) -> Reply:
     return request(d, "GET", path)
 
 
-def post(d: Daemon, path: str, body=None, *, auth: bool = True, **kw) -> Reply:
+def post(d: InProcessDaemon, path: str, body=None, *, auth: bool = True, **kw) -> Reply:
     if auth and "token" not in kw:
         kw["token"] = d.token
     return request(d, "POST", path, body, **kw)
@@ -215,24 +212,24 @@ def post(d: Daemon, path: str, body=None, *, auth: bool = True, **kw) -> Reply:
 
 # --- the database, read-only -----------------------------------------------------------------------
 
-def counts(d: Daemon) -> dict[str, int]:
+def counts(d: InProcessDaemon) -> dict[str, int]:
     with sqlite3.connect(f"file:{d.db}?mode=ro", uri=True) as db:
         return {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
                 for t in ("windows", "notices", "audit_log")}
 
 
-def audit_rows(d: Daemon, after_id: int = 0) -> list[dict]:
+def audit_rows(d: InProcessDaemon, after_id: int = 0) -> list[dict]:
     with sqlite3.connect(f"file:{d.db}?mode=ro", uri=True) as db:
         db.row_factory = sqlite3.Row
         return [dict(r) for r in db.execute("SELECT * FROM audit_log WHERE id > ? ORDER BY id", [after_id])]
 
 
-def last_audit_id(d: Daemon) -> int:
+def last_audit_id(d: InProcessDaemon) -> int:
     with sqlite3.connect(f"file:{d.db}?mode=ro", uri=True) as db:
         return db.execute("SELECT COALESCE(MAX(id), 0) FROM audit_log").fetchone()[0]
 
 
-def assert_refused(d: Daemon, reply: Reply, status: int, *needles: str) -> None:
+def assert_refused(d: InProcessDaemon, reply: Reply, status: int, *needles: str) -> None:
     assert reply.status == status, (reply.status, reply.body)
     assert reply.headers.get("Content-Type", "").startswith("application/json")
     message = reply.json()["error"]
@@ -242,7 +239,7 @@ def assert_refused(d: Daemon, reply: Reply, status: int, *needles: str) -> None:
 
 
 def now_utc() -> datetime:
-    return datetime.now(UTC)
+    return CLOCK.now()
 
 
 def a_window(**overrides) -> dict:
@@ -261,17 +258,14 @@ def a_notice(**overrides) -> dict:
     return {k: v for k, v in notice.items() if v is not None}
 
 
-def open_minute(d: Daemon) -> datetime:
+def open_minute(d: InProcessDaemon) -> datetime:
     """The current minute, once it is one the daemon observes whole: during the minute it started
-    in (observed_since is the next one) and for minutes in the future nothing is open, so wait."""
+    in (observed_since is the next one) and for minutes in the future nothing is open, so the
+    daemon's clock moves on to the first observed minute."""
     observed = datetime.fromisoformat(get(d, "/api/v1/status").json()["observed_since"])
-    while now_utc() < observed:
-        time.sleep(min(1.0, (observed - now_utc()).total_seconds() + 0.05))
-    current = now_utc().replace(second=0, microsecond=0)
-    if now_utc().second >= 58:  # don't race the minute's end
-        time.sleep(2.5)
-        current = now_utc().replace(second=0, microsecond=0)
-    return current
+    if d.clock.now() < observed + timedelta(seconds=1):
+        d.advance_to(observed + timedelta(seconds=1))
+    return d.clock.now().replace(second=0, microsecond=0)
 
 
 # ===================================================================================================
@@ -357,7 +351,7 @@ def test_reads_need_no_token(daemon):
 # auth: every change endpoint, every bad credential, nothing changed
 # ===================================================================================================
 
-def _change_requests(d: Daemon) -> list[tuple[str, dict]]:
+def _change_requests(d: InProcessDaemon) -> list[tuple[str, dict]]:
     """One valid request per change endpoint (window end against a real open window)."""
     created = post(d, "/api/v1/windows", a_window(end=None, reason="open window for the auth tests"))
     assert created.status == 201, created.body
@@ -867,14 +861,9 @@ def test_token_never_in_outputs_or_log(daemon):
 # ===================================================================================================
 
 def test_zz_pushed_samples_are_stored_all_or_nothing(daemon):
-    # wait until the wall clock is in an open minute, so SIGTERM's flush (through "now") writes it
+    # the clock in an open minute, so the stop's flush (through "now") writes it
     observed = datetime.fromisoformat(get(daemon, "/api/v1/status").json()["observed_since"])
-    while now_utc() < observed + timedelta(seconds=1):
-        time.sleep(0.2)
-    minute = now_utc().replace(second=0, microsecond=0)
-    if now_utc().second >= 55:  # too close to the next minute's edge: take that one
-        time.sleep(61 - now_utc().second)
-        minute = now_utc().replace(second=0, microsecond=0)
+    minute = open_minute(daemon)
     # refused batch: a good "drive" sample then a bad one
     refused = post(daemon, "/api/v1/samples", {"samples": [
         {"domain": "drive", "minute": iso(minute), "requests": 1000, "errors": 999},
@@ -886,7 +875,7 @@ def test_zz_pushed_samples_are_stored_all_or_nothing(daemon):
         {"domain": "drive", "ts": iso(minute + timedelta(seconds=3)), "status": 200}]})
     assert accepted.status == 202, accepted.body
     daemon.stop()
-    assert daemon.proc.returncode == 0, daemon.stderr()
+    assert '"stopped"' in daemon.stderr()
     with sqlite3.connect(f"file:{daemon.db}?mode=ro", uri=True) as db:
         rows = db.execute("SELECT m.minute, m.requests, m.errors FROM minute_counts m JOIN domains d "
                           "ON d.id = m.domain_id WHERE d.name = 'drive' AND m.minute >= ?",
@@ -899,15 +888,18 @@ def test_zz_pushed_samples_are_stored_all_or_nothing(daemon):
 # ===================================================================================================
 
 @pytest.mark.parametrize("setup", ["unset", "empty", "other variable"])
-def test_changes_disabled_without_admin_token(tmp_path, setup):
+def test_changes_disabled_without_admin_token(tmp_path, setup, monkeypatch):
     if setup == "unset":
+        monkeypatch.delenv("SLAMON_ADMIN_TOKEN", raising=False)
         d = start_daemon(tmp_path / "d", token=None, ingest=False)
         env_name = "SLAMON_ADMIN_TOKEN"
     elif setup == "empty":
+        monkeypatch.setenv("SLAMON_ADMIN_TOKEN", "")
         d = start_daemon(tmp_path / "d", token="", ingest=False)
         env_name = "SLAMON_ADMIN_TOKEN"
     else:  # the config names another variable; SLAMON_ADMIN_TOKEN is set but is not the one
         env_name = "SLAMON_TEST_API_TOKEN_" + secrets.token_hex(4).upper()
+        monkeypatch.setenv("SLAMON_ADMIN_TOKEN", "decoy-token")
         d = start_daemon(tmp_path / "d", token="decoy-token", ingest=False,
                          extra_config=f'admin_token_env = "{env_name}"')
     try:
@@ -926,11 +918,13 @@ def test_changes_disabled_without_admin_token(tmp_path, setup):
         d.stop()
 
 
-def test_custom_token_variable_is_used(tmp_path):
+def test_custom_token_variable_is_used(tmp_path, monkeypatch):
     env_name = "SLAMON_TEST_API_TOKEN_" + secrets.token_hex(4).upper()
     token = secrets.token_urlsafe(24)
+    monkeypatch.setenv("SLAMON_ADMIN_TOKEN", "decoy-token")
+    monkeypatch.setenv(env_name, token)
     d = start_daemon(tmp_path / "d", token="decoy-token", ingest=False,
-                     extra_config=f'admin_token_env = "{env_name}"', env_extra={env_name: token})
+                     extra_config=f'admin_token_env = "{env_name}"')
     try:
         d.token = token
         assert post(d, "/api/v1/notices", a_notice(), token="decoy-token").status == 401

@@ -1,64 +1,112 @@
-"""The daemon's parts without its process: live minutes, canaries, the cadence, month-end
-reports written once, minutes left before the next tier."""
+"""The daemon's parts on their own: the minute recorder, canaries, the jobs' cadence, the probe
+cadence, the demo target, probe worker processes, minutes left before the next tier."""
 from __future__ import annotations
 
 import asyncio
-import json
 import math
-from datetime import datetime, timedelta, timezone
+import sqlite3
+from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import CollectorRegistry
 
-from monitor.config import parse_config
-from monitor.daemon import Daemon
-from monitor.detector import Thresholds
-from monitor.live import LiveState
-from monitor.metrics import minutes_to_next_tier
+from monitor import demo
+from monitor.clock import SystemClock
+from monitor.config import DemoSettings, parse_config
+from monitor.jobs import Cadence, Job, JobRunner
+from monitor.metrics import minutes_to_next_tier, probe_duration_histogram
+from monitor.probing import ProbeRunner
+from monitor.recorder import MinuteRecorder
 from monitor.scheduler import ProbeScheduler, Target
+from monitor.storage import Storage
+from monitor.writer import StorageWriter
 from probes import ProbeResult, ProbeSpec, default_registry
+from reports.minutes import Thresholds
 from reports.regimes import builtin_regimes
-
-UTC = timezone.utc
+from tests.support import UTC, FakeClock, domain_toml, monitor_toml
 
 
 def result(outcome: str) -> ProbeResult:
-    return ProbeResult(outcome=outcome, latency_seconds=0.01, status=None, reason="test",
-                       started_at=datetime.now(UTC))
+    return ProbeResult(outcome=outcome, latency_seconds=0.01, status=None, reason="test",  # type: ignore[arg-type]
+                       started_at=datetime(2026, 11, 1, tzinfo=UTC))
 
 
-def test_live_minutes_skip_the_start_minute_and_close_once():
-    live = LiveState({"mail": Thresholds()})
-    live.set_observed_since(1001)
-    live.record("mail", "ok", 1000 * 60 + 30, 0.0)       # the partial start minute
+@pytest.fixture
+def writer(tmp_path: Path):
+    w = StorageWriter(Storage(tmp_path / "slamon.db", threaded=True))
+    yield w
+    w.close()
+
+
+def test_live_minutes_skip_the_start_minute_and_close_once(writer):
+    clock = FakeClock(1000 * 60 + 30)
+    recorder = MinuteRecorder(clock, writer, {"mail": Thresholds()})
+    recorder.start_observing()
+    assert recorder.observed_since_minute == 1001
+    recorder.record("mail", "ok", 1000 * 60 + 30)       # the partial start minute
     for i in range(20):
-        live.record("mail", "server_error" if i < 2 else "ok", 1001 * 60 + i, 0.0)
-    assert (("mail", 1000) not in live.open.cells) and live.open.cells[("mail", 1001)][:2] == [20, 2]
-    closed = live.take_closed(1001)
+        recorder.record("mail", "server_error" if i < 2 else "ok", 1001 * 60 + i)
+    assert ("mail", 1000) not in recorder.open.cells and recorder.open.cells[("mail", 1001)][:2] == [20, 2]
+    closed = recorder.take_closed(1001)
     assert [(d, m, cell[:2]) for d, m, cell in closed] == [("mail", 1001, [20, 2])]
-    assert live.now["mail"].state == "down"                       # 2/20 > 5%
-    live.record("mail", "ok", 1001 * 60 + 59, 0.0)         # arrives after its minute closed
-    assert live.samples_dropped_total == 1 and not live.open.cells
-    assert live.take_closed(1001) == []
+    assert recorder.now["mail"].state == "down"                      # 2/20 > 5%
+    recorder.record("mail", "ok", 1001 * 60 + 59)          # arrives after its minute closed
+    assert recorder.counters.samples_dropped_total == 1 and not recorder.open.cells
+    assert recorder.take_closed(1001) == []
 
 
-def test_canaries_failing_together_turn_failures_into_monitor_errors():
+async def test_canaries_failing_together_turn_failures_into_monitor_errors(writer):
+    clock = FakeClock(60)
     canary = ProbeSpec("tcp://127.0.0.1:9", timeout_seconds=1.0)
-    live = LiveState({"mail": Thresholds()}, (canary,))
-    live.set_observed_since(0)
-    live.canaries.record(canary, result("connect_error"), now=100.0)
-    assert live.record("mail", "timeout", 60.0, mono_now=101.0) == "monitor_error"
-    assert live.record("mail", "client_error", 60.0, mono_now=101.0) == "client_error"
-    # stale canary evidence does not count, and a canary that answers clears it
-    assert live.record("mail", "timeout", 60.0, mono_now=200.0) == "timeout"
-    live.canaries.record(canary, result("ok"), now=201.0)
-    assert live.record("mail", "timeout", 60.0, mono_now=202.0) == "timeout"
-    cell = live.open.cells[("mail", 1)]
+    recorder = MinuteRecorder(clock, writer, {"mail": Thresholds()}, (canary,))
+    recorder.observed_since_minute = 0
+    recorder.record_canary(canary, result("connect_error"))
+    await clock.advance(1)
+    assert recorder.record("mail", "timeout", 60.0) == "monitor_error"
+    assert recorder.record("mail", "client_error", 60.0) == "client_error"
+    await clock.advance(100)  # stale canary evidence does not count, and a canary that answers clears it
+    assert recorder.record("mail", "timeout", 60.0) == "timeout"
+    recorder.record_canary(canary, result("ok"))
+    await clock.advance(1)
+    assert recorder.record("mail", "timeout", 60.0) == "timeout"
+    cell = recorder.open.cells[("mail", 1)]
     assert cell[0] == 3 and cell[1] == 2  # the monitor_error sample is not in the denominator
-    assert live.samples_reclassified_total == 1
+    assert recorder.counters.samples_reclassified_total == 1
+
+
+async def test_a_failed_minute_write_is_retried_not_lost(writer):
+    clock = FakeClock(1000 * 60 + 30)
+    recorder = MinuteRecorder(clock, writer, {"mail": Thresholds()})
+    recorder.observed_since_minute = 1000
+    for i in range(20):
+        recorder.record("mail", "ok", 1000 * 60 + i)
+    real = writer.storage.close_probe_minutes
+    calls = []
+
+    def failing_once(rows):
+        calls.append(len(rows))
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("disk I/O error")
+        return real(rows)
+
+    writer.storage.close_probe_minutes = failing_once  # type: ignore[method-assign]
+    assert await recorder.close(1000) == 0
+    assert recorder.counters.db_write_errors_total == 1 and ("mail", 1000) in recorder.open.cells
+    assert await recorder.close(1000) == 1
+    assert writer.storage.minute_rows("mail", 1000, 1001)[0]["requests"] == 20
+
+
+def test_restart_never_writes_a_minute_twice(storage):
+    ids = storage.domain_ids(["mail"])
+    row = (ids["mail"], 29_000_000, 30, 0, 30, 0, 0, 0, 0, 0, 0, 0)
+    assert storage.close_probe_minutes([row]) == (1, 0)
+    assert storage.close_probe_minutes([row]) == (0, 1)
+    assert storage.minute_rows("mail", 29_000_000, 29_000_001)[0]["requests"] == 30
 
 
 @pytest.mark.parametrize("regime,total,downtime,expected", [
@@ -72,65 +120,72 @@ def test_minutes_to_next_tier(regime, total, downtime, expected):
     assert minutes_to_next_tier(builtin_regimes()[regime], total, downtime) == expected
 
 
-CONFIG = """
-[monitor]
-database = "slamon.db"
-listen = "127.0.0.1:0"
-reports_dir = "reports"
+# --- jobs ----------------------------------------------------------------------------------------
 
-[[domain]]
-name = "mail"
-
-[[contract]]
-id = "acme"
-customer = "ACME"
-regime = "lineworks"
-domains = ["mail"]
-unit_price = "540"
-licenses = 100
-"""
+@pytest.mark.parametrize("cadence,wall,expected", [
+    (Cadence(60, 3), 120.0, 123.0),
+    (Cadence(60, 3), 123.0, 183.0),           # strictly after: a slot is never picked twice
+    (Cadence(60, 3), 122.999, 123.0),
+    (Cadence(300, 30), 1000.0, 1230.0),
+    (Cadence(86400, 3 * 3600 + 17 * 60), 86400 * 3 + 3 * 3600 + 17 * 60 + 1, 86400 * 4 + 3 * 3600 + 17 * 60),
+])
+def test_cadence_next_slot(cadence, wall, expected):
+    assert cadence.next_after(wall) == expected
 
 
-def test_month_end_report_written_once_across_restarts(tmp_path: Path):
-    cfg_path = tmp_path / "config.toml"
-    cfg_path.write_text(CONFIG)
-    config = parse_config(CONFIG, cfg_path)
-    daemon = Daemon(config)
-    start = datetime(2026, 10, 31, 15, 0, tzinfo=UTC)  # 2026-11-01 00:00 JST
-    ids = daemon.storage.domain_ids(["mail"])
-    rows = []
-    for i in range(43200):
-        minute = int(start.timestamp() // 60) + i
-        errors = 20 if 1000 <= i < 1044 else 0
-        rows.append((ids["mail"], minute, 20, errors, 20 - errors, 0, errors, 0, 0, 0, 0, 0))
-    daemon.storage.close_probe_minutes(rows)
-
-    before_end = datetime(2026, 11, 30, 14, 59, tzinfo=UTC)
-    assert daemon.write_due_reports(now=before_end + timedelta(hours=-1)) == []   # still November in Tokyo
-    after_end = datetime(2026, 11, 30, 15, 5, tzinfo=UTC)
-    written = daemon.write_due_reports(now=after_end)
-    assert sorted(p.name for p in written if p.suffix != ".html") == ["acme.csv", "acme.json", "acme.md"]
-    report = json.loads((tmp_path / "reports" / "2026-11" / "acme.json").read_text())
-    assert report["contracts"][0]["credit_amount"] == "5400"
-    first_bytes = {p.name: p.read_bytes() for p in written}
-    daemon.storage.close()
-
-    restarted = Daemon(parse_config(CONFIG, cfg_path))
-    assert restarted.write_due_reports(now=after_end + timedelta(minutes=5)) == []
-    assert {p.name: p.read_bytes() for p in written} == first_bytes
-    restarted.storage.close()
+def test_a_cadence_validates_itself():
+    for period, offset in ((0, 0), (60, 60), (60, -1)):
+        with pytest.raises(ValueError):
+            Cadence(period, offset)
 
 
-def test_restart_never_writes_a_minute_twice(tmp_path: Path):
-    config = parse_config(CONFIG, tmp_path / "config.toml")
-    daemon = Daemon(config)
-    ids = daemon.storage.domain_ids(["mail"])
-    row = (ids["mail"], 29_000_000, 30, 0, 30, 0, 0, 0, 0, 0, 0, 0)
-    assert daemon.storage.close_probe_minutes([row]) == (1, 0)
-    assert daemon.storage.close_probe_minutes([row]) == (0, 1)
-    assert daemon.storage.minute_rows("mail", 29_000_000, 29_000_001)[0]["requests"] == 30
-    daemon.storage.close()
+async def test_jobs_run_on_their_slots_one_at_a_time_and_coalesce_when_late():
+    clock = FakeClock(0)
+    started: list[float] = []
 
+    async def slow() -> None:
+        started.append(clock.wall())
+        await clock.sleep(150)  # longer than two periods
+
+    async def failing() -> None:
+        raise RuntimeError("a failing run is logged, the job goes on")
+
+    runner = JobRunner(clock, [Job("slow", slow, lambda: Cadence(60, 3), misfire_grace_seconds=30),
+                               Job("failing", failing, lambda: Cadence(60, 0), misfire_grace_seconds=30)])
+    runner.start()
+    await clock.advance(400)
+    await runner.stop()
+    # 3, then (busy until 153) the next free slot 183, then (busy until 333) 363: never two at once,
+    # the slots missed while busy are not caught up
+    assert started == [3.0, 183.0, 363.0]
+    assert runner.runs["failing"] == 6 and not runner.tasks
+
+
+async def test_a_job_that_wakes_too_late_skips_its_slot():
+    class Sleepy(FakeClock):
+        """Wakes 100 s after the deadline it was given, once."""
+        late = True
+
+        async def sleep(self, seconds: float) -> None:
+            await super().sleep(seconds)
+            if self.late:
+                self.late = False
+                self._move_to(self.monotonic() + 100)
+
+    clock = Sleepy(0)
+    ran: list[float] = []
+
+    async def job() -> None:
+        ran.append(clock.wall())
+
+    runner = JobRunner(clock, [Job("j", job, lambda: Cadence(60, 0), misfire_grace_seconds=30)])
+    runner.start()
+    await clock.advance(200)
+    await runner.stop()
+    assert ran == [180.0]  # the slot at 60 was missed by 100 s (more than the grace): skipped
+
+
+# --- probes --------------------------------------------------------------------------------------
 
 async def test_scheduler_keeps_cadence_and_does_not_pile_up_on_a_slow_target():
     hits = {"fast": 0, "slow": 0}
@@ -149,9 +204,8 @@ async def test_scheduler_keeps_cadence_and_does_not_pile_up_on_a_slow_target():
     app.router.add_get("/slow", slow)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
     results: dict[str, list[str]] = {"fast": [], "slow": []}
     skipped: list[str] = []
     targets = [Target("fast", ProbeSpec(f"http://127.0.0.1:{port}/fast", every_seconds=0.1, timeout_seconds=0.5)),
@@ -159,10 +213,10 @@ async def test_scheduler_keeps_cadence_and_does_not_pile_up_on_a_slow_target():
     try:
         async with aiohttp.ClientSession() as session:
             scheduler = ProbeScheduler(targets, default_registry(), session,
-                                       lambda t, r, wall, mono: results[t.key].append(r.outcome),
+                                       lambda t, r, wall: results[t.key].append(r.outcome), clock=SystemClock(),
                                        on_skip=lambda t: skipped.append(t.key))
             task = asyncio.create_task(scheduler.run())
-            await asyncio.sleep(2.05)
+            await asyncio.sleep(2.05)  # the real clock: this is about the real event loop's timing
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             assert not scheduler.tasks  # every probe task was cancelled and awaited
@@ -176,26 +230,20 @@ async def test_scheduler_keeps_cadence_and_does_not_pile_up_on_a_slow_target():
     assert all(key == "slow" for key in skipped)
 
 
-async def test_demo_target_fails_its_share_on_every_path_only_in_failing_minutes(monkeypatch):
-    from fractions import Fraction
-    from aiohttp.test_utils import TestClient, TestServer
-    from monitor import demo
-    from monitor.config import DemoSettings
-
+async def test_demo_target_fails_its_share_on_every_path_only_in_failing_minutes():
+    clock = FakeClock(300 * 60 + 10.0)                        # minute 300: failing
     settings = DemoSettings(fail_every_minutes=5, fail_for_minutes=1, error_ratio=Fraction(1, 2))
-    app = demo.build_demo_app(settings)
-    async with TestClient(TestServer(app)) as client:
-        monkeypatch.setattr(demo.time, "time", lambda: 300 * 60 + 10.0)   # minute 300: failing
-        statuses = {"/mail": [], "/drive": []}
+    async with TestClient(TestServer(demo.build_demo_app(settings, clock))) as client:
+        statuses: dict[str, list[int]] = {"/mail": [], "/drive": []}
         for _ in range(10):
             for path in statuses:  # interleaved, as two probes are
                 statuses[path].append((await client.get(path)).status)
         assert all(s.count(503) == 5 and s.count(200) == 5 for s in statuses.values())
-        monkeypatch.setattr(demo.time, "time", lambda: 301 * 60 + 10.0)   # minute 301: healthy
+        await clock.advance(60)                                # minute 301: healthy
         assert {(await client.get("/mail")).status for _ in range(6)} == {200}
 
 
-async def test_probe_worker_processes_feed_the_daemon_and_stop_cleanly(tmp_path: Path):
+async def test_probe_worker_processes_feed_the_recorder_and_stop_cleanly(tmp_path: Path, writer):
     hits = []
 
     async def ok(request):
@@ -206,55 +254,31 @@ async def test_probe_worker_processes_feed_the_daemon_and_stop_cleanly(tmp_path:
     app.router.add_get("/{name}", ok)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    domains = "".join(f'\n[[domain]]\nname = "d{i}"\n  [[domain.probe]]\n  url = "http://127.0.0.1:{port}/d{i}"\n'
-                      f'  every = "500ms"\n  timeout = "1s"\n' for i in range(4))
-    text = f'[monitor]\ndatabase = "slamon.db"\nprobe_processes = 2\n{domains}'
-    daemon = Daemon(parse_config(text, tmp_path / "config.toml"))
-    daemon.live.set_observed_since(0)
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
+    domains = "".join(domain_toml(f"d{i}", url=f"http://127.0.0.1:{port}/d{i}", every="500ms") for i in range(4))
+    config = parse_config(monitor_toml(extra="probe_processes = 2") + domains, tmp_path / "config.toml")
+    clock = SystemClock()  # worker processes run on the system clock
+    recorder = MinuteRecorder(clock, writer, {})
+    recorder.observed_since_minute = 0
+    probes = ProbeRunner(clock, recorder, probe_duration_histogram(CollectorRegistry()))
+    requests = recorder.counters.requests_total
     try:
         async with aiohttp.ClientSession() as session:
-            daemon._start_probes(session)
-            assert daemon._workers is not None and len(daemon._workers.workers) == 2
-            processes = [p for p, _ in daemon._workers.workers]
-            deadline = asyncio.get_running_loop().time() + 20
-            while asyncio.get_running_loop().time() < deadline:
-                if all(daemon.live.requests_total.get((f"d{i}", "ok"), 0) >= 4 for i in range(4)):
+            probes.start(config, session)
+            assert probes.workers is not None and len(probes.workers.workers) == 2
+            processes = [p for p, _ in probes.workers.workers]
+            for _ in range(100):
+                if all(requests.get((f"d{i}", "ok"), 0) >= 4 for i in range(4)):
                     break
                 await asyncio.sleep(0.2)
-            await daemon._stop_probes()
+            await probes.stop()
     finally:
         await runner.cleanup()
-        daemon.storage.close()
-    assert all(daemon.live.requests_total.get((f"d{i}", "ok"), 0) >= 4 for i in range(4)), daemon.live.requests_total
+    assert all(requests.get((f"d{i}", "ok"), 0) >= 4 for i in range(4)), requests
     assert not any(p.is_alive() for p in processes)
     # every sample a worker sent reached the open minutes, the last batch included (a probe
     # cancelled at stop may have reached the server without a result)
-    counted = sum(cell[0] for cell in daemon.live.open.cells.values())
-    assert counted == sum(daemon.live.requests_total.values())
+    counted = sum(cell[0] for cell in recorder.open.cells.values())
+    assert counted == sum(requests.values())
     assert len(hits) - 8 <= counted <= len(hits)
-
-
-async def test_a_failed_minute_write_is_retried_not_lost(tmp_path: Path):
-    import sqlite3
-    daemon = Daemon(parse_config(CONFIG, tmp_path / "config.toml"))
-    daemon.live.set_observed_since(1000)
-    for i in range(20):
-        daemon.live.record("mail", "ok", 1000 * 60 + i, 0.0)
-    real = daemon.storage.close_probe_minutes
-    calls = []
-
-    def failing_once(rows):
-        calls.append(len(rows))
-        if len(calls) == 1:
-            raise sqlite3.OperationalError("disk I/O error")
-        return real(rows)
-
-    daemon.storage.close_probe_minutes = failing_once
-    assert await daemon.close_minutes(1000) == 0
-    assert daemon.live.db_write_errors_total == 1 and ("mail", 1000) in daemon.live.open.cells
-    assert await daemon.close_minutes(1000) == 1
-    assert daemon.storage.minute_rows("mail", 1000, 1001)[0]["requests"] == 20
-    daemon.storage.close()

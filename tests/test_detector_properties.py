@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.detector import (EXCLUSION_KINDS, Count, ExclusionSpan, Thresholds, account_scope)
+from reports.minutes import (EXCLUSION_KINDS, Count, ExclusionSpan, Thresholds, account_scope)
 from reports.accounting import month_period
 from reports.regimes import builtin_regimes
 

@@ -16,11 +16,11 @@ import pytest
 
 from monitor.config import load_config
 from monitor.storage import Storage
-from reports.accounting import build_reports
+from monitor.accounting import build_reports
 from reports.evidence import build_evidence, evidence_digest
 from reports.html import json_script, render_contract_html
-from reports.render import contract_json
-from tests.conftest import run_cli
+from reports.formats import contract_json
+from tests.support import run_cli
 from tests.test_worked_examples import (BERLIN, BERLIN_REGIME, EX1_MAINTENANCE_START, EX1_OUTAGE_START,
                                         EX3_OUTAGE_START, SEOUL, TOKYO, _explain, local, month_bounds, run_of,
                                         write_config, write_samples)

@@ -16,7 +16,7 @@ import pytest
 from monitor.config import load_config
 from reports import i18n
 from reports.i18n import default_language, format_date, format_money, format_percent_text
-from tests.conftest import run_cli
+from tests.support import run_cli
 from tests.test_worked_examples import (EX1_MAINTENANCE_START, EX1_OUTAGE_START, EX3_OUTAGE_START, SEOUL, TOKYO,
                                         _explain, local, month_bounds, run_of, utc_regime, write_config,
                                         write_samples)

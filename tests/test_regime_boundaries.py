@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.detector import Count, ExclusionSpan, Thresholds, account_scope
-from monitor.values import Problems
+from reports.minutes import Count, ExclusionSpan, Thresholds, account_scope
+from reports.fields import Problems
 from reports.accounting import minute_to_index, month_period
 from reports.compensation import (billing_month, claim_deadline, currency_unit, days_credit, percent_credit,
                                   round_money, tax_excluded, truncated_percent)

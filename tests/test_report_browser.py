@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import REPO, run_cli
+from tests.support import REPO, run_cli
 from tests.test_worked_examples import (EX1_MAINTENANCE_START, EX1_OUTAGE_START, EX3_OUTAGE_START, SEOUL,
                                         TOKYO, _explain, local, month_bounds, run_of, write_config,
                                         write_samples)

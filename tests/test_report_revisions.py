@@ -8,9 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import Window, parse_config
+from monitor.config import parse_config
+from reports.contracts import Window
 from monitor.daemon import Daemon
-from monitor.revisions import describe_changes
+from tests.support import (AFTER_NOVEMBER_TOKYO, MONTH_OF_NOVEMBER_TOKYO, minute_index, minute_row,
+                           november_with_44_down, publish_reports)
+from reports.revisions import describe_changes, snapshot, unchanged
+from monitor.accounting import build_reports
 
 UTC = timezone.utc
 JST = timezone(timedelta(hours=9))
@@ -33,8 +37,7 @@ unit_price = "540"
 licenses = 100
 """
 
-START = datetime(2026, 10, 31, 15, 0, tzinfo=UTC)   # 2026-11-01 00:00 JST
-AFTER_END = datetime(2026, 11, 30, 15, 5, tzinfo=UTC)  # 2026-12-01 00:05 JST
+AFTER_END = AFTER_NOVEMBER_TOKYO  # 2026-12-01 00:05 JST
 FORMATS = ("json", "md", "csv", "html")
 
 
@@ -43,13 +46,7 @@ def stored_month(tmp_path: Path) -> Daemon:
     cfg_path = tmp_path / "config.toml"
     cfg_path.write_text(CONFIG)
     daemon = Daemon(parse_config(CONFIG, cfg_path))
-    ids = daemon.storage.domain_ids(["mail"])
-    rows = []
-    for i in range(43200):
-        minute = int(START.timestamp() // 60) + i
-        errors = 20 if 1000 <= i < 1044 else 0
-        rows.append((ids["mail"], minute, 20, errors, 20 - errors, 0, errors, 0, 0, 0, 0, 0))
-    daemon.storage.close_probe_minutes(rows)
+    november_with_44_down(daemon.storage)
     return daemon
 
 
@@ -69,7 +66,7 @@ MAINTENANCE = Window(kind="maintenance", start=datetime(2026, 11, 1, 16, 40, tzi
 
 def test_revision_1_has_every_format_and_is_recorded(tmp_path: Path):
     daemon = stored_month(tmp_path)
-    written = daemon.reports_job_sync(now=AFTER_END)
+    written = publish_reports(daemon, AFTER_END)
     assert sorted(p.name for p in written) == sorted(f"acme.{f}" for f in FORMATS)
     (rev,) = daemon.storage.report_revisions("acme", "2026-11")
     assert (rev["revision"], rev["credit_amount"], rev["currency"], rev["diff"]) == (1, "5400", "JPY", [])
@@ -81,12 +78,12 @@ def test_revision_1_has_every_format_and_is_recorded(tmp_path: Path):
 
 def test_frozen_report_stays_byte_identical_across_restarts(tmp_path: Path):
     daemon = stored_month(tmp_path)
-    daemon.reports_job_sync(now=AFTER_END)
+    publish_reports(daemon, AFTER_END)
     first = folder_bytes(tmp_path)
     assert set(first) == {f"acme.{f}" for f in FORMATS}
     for minutes in (5, 10, 60 * 24 * 3):
         daemon = restart(daemon, tmp_path)
-        assert daemon.reports_job_sync(now=AFTER_END + timedelta(minutes=minutes)) == []
+        assert publish_reports(daemon, AFTER_END + timedelta(minutes=minutes)) == []
         assert folder_bytes(tmp_path) == first
     assert [r["revision"] for r in daemon.storage.report_revisions()] == [1]
     assert len(daemon.storage.written_report_files()) == len(FORMATS)
@@ -95,11 +92,11 @@ def test_frozen_report_stays_byte_identical_across_restarts(tmp_path: Path):
 
 def test_a_window_added_later_makes_revision_2_with_a_diff(tmp_path: Path):
     daemon = stored_month(tmp_path)
-    daemon.reports_job_sync(now=AFTER_END)
+    publish_reports(daemon, AFTER_END)
     first = folder_bytes(tmp_path)
     window_id = daemon.storage.add_window(MAINTENANCE, actor="test")
 
-    written = daemon.reports_job_sync(now=AFTER_END + timedelta(minutes=5))
+    written = publish_reports(daemon, AFTER_END + timedelta(minutes=5))
     assert sorted(p.name for p in written) == sorted(f"acme.r2.{f}" for f in FORMATS)
     after = folder_bytes(tmp_path)
     assert {k: after[k] for k in first} == first  # revision 1 untouched
@@ -119,9 +116,9 @@ def test_a_window_added_later_makes_revision_2_with_a_diff(tmp_path: Path):
     assert f"db-{window_id}" in (tmp_path / "reports" / "2026-11" / "acme.r2.html").read_text()
 
     # nothing changed since: no revision 3, across a restart too, and no byte moves
-    assert daemon.reports_job_sync(now=AFTER_END + timedelta(minutes=10)) == []
+    assert publish_reports(daemon, AFTER_END + timedelta(minutes=10)) == []
     daemon = restart(daemon, tmp_path)
-    assert daemon.reports_job_sync(now=AFTER_END + timedelta(minutes=15)) == []
+    assert publish_reports(daemon, AFTER_END + timedelta(minutes=15)) == []
     assert folder_bytes(tmp_path) == after
     assert [r["revision"] for r in daemon.storage.report_revisions("acme", "2026-11")] == [1, 2]
     daemon.storage.close()
@@ -129,11 +126,11 @@ def test_a_window_added_later_makes_revision_2_with_a_diff(tmp_path: Path):
 
 def test_ending_the_window_early_makes_revision_3_relative_to_revision_2(tmp_path: Path):
     daemon = stored_month(tmp_path)
-    daemon.reports_job_sync(now=AFTER_END)
+    publish_reports(daemon, AFTER_END)
     window_id = daemon.storage.add_window(MAINTENANCE, actor="test")
-    daemon.reports_job_sync(now=AFTER_END + timedelta(minutes=5))
+    publish_reports(daemon, AFTER_END + timedelta(minutes=5))
     daemon.storage.end_window(window_id, datetime(2026, 11, 1, 16, 45, tzinfo=JST), actor="test", reason="shorter")
-    written = daemon.reports_job_sync(now=AFTER_END + timedelta(minutes=10))
+    written = publish_reports(daemon, AFTER_END + timedelta(minutes=10))
     assert sorted(p.name for p in written) == sorted(f"acme.r3.{f}" for f in FORMATS)
     diff = daemon.storage.latest_report_revision("acme", "2026-11")["diff"]
     assert f"window db-{window_id} changed: maintenance 2026-11-01T16:40+09:00..16:50 (storage upgrade) -> " \
@@ -145,14 +142,14 @@ def test_ending_the_window_early_makes_revision_3_relative_to_revision_2(tmp_pat
 
 def test_late_data_makes_a_revision(tmp_path: Path):
     daemon = stored_month(tmp_path)
-    daemon.storage.db.execute("DELETE FROM minute_counts WHERE minute = ?", [int(START.timestamp() // 60) + 5000])
-    daemon.reports_job_sync(now=AFTER_END)
+    minute = minute_index(MONTH_OF_NOVEMBER_TOKYO) + 5000
+    daemon.storage.db.execute("DELETE FROM minute_counts WHERE minute = ?", [minute])
+    publish_reports(daemon, AFTER_END)
     rev1 = daemon.storage.latest_report_revision("acme", "2026-11")
     assert rev1["report"]["scopes"][0]["unknown_minutes"] == 1
     ids = daemon.storage.domain_ids(["mail"])
-    daemon.storage.add_minute_counts([(ids["mail"], int(START.timestamp() // 60) + 5000, 20, 0, 20,
-                                       0, 0, 0, 0, 0, 0, 0)])
-    daemon.reports_job_sync(now=AFTER_END + timedelta(minutes=5))
+    daemon.storage.add_minute_counts([minute_row(ids["mail"], minute, 20)])
+    publish_reports(daemon, AFTER_END + timedelta(minutes=5))
     diff = daemon.storage.latest_report_revision("acme", "2026-11")["diff"]
     assert any("stored minutes changed" in d for d in diff)
     assert any(d.endswith("unknown_minutes 1 -> 0") for d in diff), diff
@@ -161,27 +158,27 @@ def test_late_data_makes_a_revision(tmp_path: Path):
 
 def test_a_window_in_another_month_changes_nothing(tmp_path: Path):
     daemon = stored_month(tmp_path)
-    daemon.reports_job_sync(now=AFTER_END)
+    publish_reports(daemon, AFTER_END)
     daemon.storage.add_window(Window(kind="maintenance", start=datetime(2026, 12, 3, 2, 0, tzinfo=JST),
                                      end=datetime(2026, 12, 3, 3, 0, tzinfo=JST), reason="next month",
                                      domains=("mail",)), actor="test")
-    assert daemon.reports_job_sync(now=AFTER_END + timedelta(minutes=5)) == []
+    assert publish_reports(daemon, AFTER_END + timedelta(minutes=5)) == []
     daemon.storage.close()
 
 
 def test_reports_older_than_three_months_are_not_recomputed(tmp_path: Path):
     daemon = stored_month(tmp_path)
-    daemon.reports_job_sync(now=AFTER_END)
+    publish_reports(daemon, AFTER_END)
     daemon.storage.add_window(MAINTENANCE, actor="test")
-    assert daemon.revise_reports(now=datetime(2027, 3, 1, 0, 0, tzinfo=UTC)) == []  # 2026-11 < 2026-12
-    assert len(daemon.revise_reports(now=datetime(2027, 2, 28, 0, 0, tzinfo=UTC))) == len(FORMATS)
+    assert daemon.publisher.revise(daemon.storage, daemon.config, datetime(2027, 3, 1, 0, 0, tzinfo=UTC), daemon.max_timeout()) == []  # 2026-11 < 2026-12
+    assert len(daemon.publisher.revise(daemon.storage, daemon.config, datetime(2027, 2, 28, 0, 0, tzinfo=UTC), daemon.max_timeout())) == len(FORMATS)
     daemon.storage.close()
 
 
 def test_revisions_are_frozen_in_the_database(tmp_path: Path):
     import sqlite3
     daemon = stored_month(tmp_path)
-    daemon.reports_job_sync(now=AFTER_END)
+    publish_reports(daemon, AFTER_END)
     with pytest.raises(sqlite3.DatabaseError):
         daemon.storage.db.execute("UPDATE report_revisions SET credit_amount = '0'")
     with pytest.raises(sqlite3.DatabaseError):
@@ -194,14 +191,14 @@ def test_reports_written_before_revisions_existed_are_adopted_without_a_rewrite(
     """A database from before migration 3: revision 1's files exist, no revision row. The current
     figures become revision 1's record; the files stay; the missing HTML is added."""
     daemon = stored_month(tmp_path)
-    daemon.write_due_reports(now=AFTER_END)
+    daemon.publisher.write_due(daemon.storage, daemon.config, AFTER_END, daemon.max_timeout())
     first = folder_bytes(tmp_path)
     (tmp_path / "reports" / "2026-11" / "acme.html").unlink()
     daemon.storage.db.execute("DELETE FROM written_reports WHERE format = 'html'")
     daemon.storage.db.execute("DROP TRIGGER report_revisions_no_delete")
     daemon.storage.db.execute("DELETE FROM report_revisions")
     daemon.storage.db.conn.commit()
-    written = daemon.reports_job_sync(now=AFTER_END + timedelta(minutes=5))
+    written = publish_reports(daemon, AFTER_END + timedelta(minutes=5))
     assert [p.name for p in written] == ["acme.html"]
     assert folder_bytes(tmp_path) == first
     assert [r["revision"] for r in daemon.storage.report_revisions()] == [1]
@@ -223,8 +220,6 @@ def test_describe_changes_names_notices_and_contract_terms():
 def test_an_upgrade_alone_is_not_a_revision(tmp_path: Path):
     """Another software version, or a report JSON with more keys, and the same inputs and figures:
     unchanged. A changed figure is a change whatever the evidence says."""
-    from monitor.revisions import snapshot, unchanged
-    from reports.accounting import build_reports
     daemon = stored_month(tmp_path)
     snap = snapshot(build_reports(daemon.config, daemon.storage, "2026-11", ["acme"])[0])
     older = {"evidence_digest": "sha256:older", "evidence": {**snap.evidence, "software": {"version": "0.0.1"}},

@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from monitor.api import build_app
-from monitor.config import Window, parse_config
+from monitor.config import parse_config
+from reports.contracts import Window
 from monitor.daemon import Daemon
+from tests.support import (AFTER_NOVEMBER_TOKYO, MONTH_OF_NOVEMBER_TOKYO, minute_index, minute_row,
+                           november_with_44_down, publish_reports)
 
 UTC = timezone.utc
 JST = timezone(timedelta(hours=9))
@@ -48,8 +50,7 @@ unit_price = "540"
 licenses = 50
 """
 
-START = datetime(2026, 10, 31, 15, 0, tzinfo=UTC)   # 2026-11-01 00:00 JST
-AFTER_END = datetime(2026, 11, 30, 15, 5, tzinfo=UTC)
+AFTER_END = AFTER_NOVEMBER_TOKYO
 
 
 @pytest.fixture
@@ -59,20 +60,14 @@ def daemon(tmp_path: Path):
     cfg_path = tmp_path / "config.toml"
     cfg_path.write_text(CONFIG)
     daemon = Daemon(parse_config(CONFIG, cfg_path))
-    ids = daemon.storage.domain_ids(["mail", "web"])
-    rows = []
     for domain in ("mail", "web"):
-        for i in range(43200):
-            minute = int(START.timestamp() // 60) + i
-            errors = 20 if 1000 <= i < 1044 else 0
-            rows.append((ids[domain], minute, 20, errors, 20 - errors, 0, errors, 0, 0, 0, 0, 0))
-    daemon.storage.close_probe_minutes(rows)
-    daemon.reports_job_sync(now=AFTER_END)
+        november_with_44_down(daemon.storage, domain)
+    publish_reports(daemon, AFTER_END)
     daemon.storage.add_window(Window(kind="maintenance", start=datetime(2026, 11, 1, 16, 40, tzinfo=JST),
                                      end=datetime(2026, 11, 1, 16, 50, tzinfo=JST), reason="switch swap",
                                      domains=("web",), announced_at=datetime(2026, 10, 20, tzinfo=JST)),
                               actor="test")
-    daemon.reports_job_sync(now=AFTER_END + timedelta(minutes=5))
+    publish_reports(daemon, AFTER_END + timedelta(minutes=5))
     yield daemon
     daemon.storage.close()
 
@@ -89,7 +84,7 @@ async def raw_status(client: TestClient, target: str) -> int:
 
 
 async def test_index_lists_every_contract_by_month_with_credit_revision_and_working_links(daemon):
-    async with TestClient(TestServer(build_app(daemon))) as client:
+    async with TestClient(TestServer(daemon.app)) as client:
         resp = await client.get("/reports/")
         assert resp.status == 200 and resp.content_type == "text/html"
         page = await resp.text()
@@ -111,7 +106,7 @@ async def test_index_lists_every_contract_by_month_with_credit_revision_and_work
 
 
 async def test_the_status_page_links_the_index(daemon):
-    async with TestClient(TestServer(build_app(daemon))) as client:
+    async with TestClient(TestServer(daemon.app)) as client:
         assert 'href="/reports/"' in await (await client.get("/")).text()
 
 
@@ -133,19 +128,19 @@ async def test_the_status_page_links_the_index(daemon):
     "/reports/%2e%2e/slamon.db",
 ])
 async def test_no_file_outside_the_reports_is_served(daemon, target):
-    async with TestClient(TestServer(build_app(daemon))) as client:
+    async with TestClient(TestServer(daemon.app)) as client:
         assert await raw_status(client, target) in (400, 404)
         assert await raw_status(client, "/reports/2026-11/acme.json") == 200
 
 
 async def test_a_symlink_out_of_the_reports_dir_is_not_followed(daemon, tmp_path):
     (daemon.config.monitor.reports_dir / "2026-11" / "leak.json").symlink_to(tmp_path / "config.toml")
-    async with TestClient(TestServer(build_app(daemon))) as client:
+    async with TestClient(TestServer(daemon.app)) as client:
         assert (await client.get("/reports/2026-11/leak.json")).status == 404
 
 
 async def test_credits_csv_has_one_row_per_credit_due_from_the_latest_revision(daemon):
-    async with TestClient(TestServer(build_app(daemon))) as client:
+    async with TestClient(TestServer(daemon.app)) as client:
         resp = await client.get("/reports/credits-2026-11.csv")
         assert resp.status == 200 and resp.content_type == "text/csv"
         rows = list(csv.DictReader(io.StringIO(await resp.text())))
@@ -162,10 +157,10 @@ async def test_credits_csv_has_one_row_per_credit_due_from_the_latest_revision(d
 async def test_credits_csv_follows_a_revision_that_creates_a_credit(daemon):
     """Late data for web (11 more minutes down): beta's revision 3 owes a credit again."""
     web = daemon.storage.domain_ids(["web"])["web"]
-    daemon.storage.add_minute_counts([(web, int(START.timestamp() // 60) + i, 20, 20, 0, 0, 20, 0, 0, 0, 0, 0)
-                                      for i in range(2000, 2011)])
-    daemon.reports_job_sync(now=AFTER_END + timedelta(minutes=10))
-    async with TestClient(TestServer(build_app(daemon))) as client:
+    start = minute_index(MONTH_OF_NOVEMBER_TOKYO)
+    daemon.storage.add_minute_counts([minute_row(web, start + i, 20, 20) for i in range(2000, 2011)])
+    publish_reports(daemon, AFTER_END + timedelta(minutes=10))
+    async with TestClient(TestServer(daemon.app)) as client:
         rows = list(csv.DictReader(io.StringIO(await (await client.get("/reports/credits-2026-11.csv")).text())))
         assert [(r["contract"], r["revision"], r["credit_amount"]) for r in rows] == [
             ("acme", "1", "5400"), ("beta", "3", "2700")]

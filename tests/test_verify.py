@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from reports.accounting import OUTAGE_LOOKBACK_MINUTES, minute_to_index
-from reports.evidence import (SCHEMA, canonical_json, compact_minutes, evidence_digest, expand_minutes,
-                              figure_attrs, figure_value, recompute, script_json, verify)
-from reports.render import contract_json
+from reports.evidence import (SCHEMA, canonical_json, compact_minutes, evidence_digest, expand_minutes, figure_attrs, figure_value, recompute, script_json)
+from reports.verify import verify
+from reports.formats import contract_json
 from tests.test_worked_examples import (BERLIN, BERLIN_REGIME, EX1_MAINTENANCE_START, EX1_OUTAGE_START,
                                         EX3_OUTAGE_START, SEOUL, TOKYO, contract_for, ingest, local,
                                         month_bounds, report, run_of, write_config, write_samples)
@@ -175,7 +175,7 @@ def test_missing_minutes_are_compacted_into_gaps(slamon, tmp_path):
 
 
 def test_compaction_round_trip():
-    from monitor.detector import Count
+    from reports.minutes import Count
     minutes = {5: Count(0, 0), 6: Count(0, 0), 7: Count(3, 1), 8: Count(0, 0), 20: Count(20, 20),
                21: Count(0, 0), 22: Count(0, 0)}
     gaps, rows = compact_minutes(minutes)

@@ -1,11 +1,8 @@
-"""Helpers shared by the probe kinds (not public API)."""
+"""How probe failures are told apart and described: the errno values that mean the monitor's own
+host ran out of something, and the short human-readable reason every result carries."""
 from __future__ import annotations
 
 import errno
-import time
-from datetime import datetime, timezone
-
-from .base import ProbeResult
 
 MAX_REASON_CHARS = 300
 
@@ -30,29 +27,6 @@ def shorten(text: str, limit: int = MAX_REASON_CHARS) -> str:
 
 def seconds(value: float) -> str:
     return f"{value:g}s"
-
-
-class Stopwatch:
-    """Captures the wall-clock start and measures monotonic latency for one probe run."""
-
-    __slots__ = ("started_at", "_t0", "status")
-
-    def __init__(self) -> None:
-        self.started_at = datetime.now(timezone.utc)
-        self._t0 = time.monotonic()
-        self.status: int | None = None
-
-    def elapsed(self) -> float:
-        return max(0.0, time.monotonic() - self._t0)
-
-    def result(self, outcome: str, reason: str, *, latency: float | None = None) -> ProbeResult:
-        return ProbeResult(
-            outcome=outcome,  # type: ignore[arg-type]
-            latency_seconds=self.elapsed() if latency is None else latency,
-            status=self.status,
-            reason=shorten(reason),
-            started_at=self.started_at,
-        )
 
 
 def describe_oserror(exc: BaseException) -> str:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from reports.accounting import ContractResult
 from reports.evidence import build_evidence, canonical_json, evidence_digest
-from reports.render import contract_json
+from reports.formats import contract_json
 
 
 @dataclass(frozen=True)

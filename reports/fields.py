@@ -1,6 +1,8 @@
-"""Parsing of the value forms config files and payloads share: money, percentages, durations,
-timestamps. Every parser takes (value, path, problems) and returns None after recording a
-problem, so one pass reports every error instead of stopping at the first."""
+"""Field parsers shared by config files, regime tables, evidence and API payloads: money,
+percentages, durations, timestamps, and a reader for one table of such fields.
+
+Every parser takes (value, key path, problems) and returns None after recording a problem, so
+one pass reports every error instead of stopping at the first. Pure: no I/O, no clock."""
 from __future__ import annotations
 
 import re
@@ -9,10 +11,11 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
 
-Path = tuple[str | int, ...]
+KeyPath = tuple[str | int, ...]
+"""Where a value sits in a nested document: ("contract", 0, "regime")."""
 
 
-def path_str(path: Path) -> str:
+def path_str(path: KeyPath) -> str:
     out = ""
     for part in path:
         if isinstance(part, int):
@@ -26,9 +29,9 @@ class Problems:
     """Collects (key path, message) pairs; line numbers are attached by the config loader."""
 
     def __init__(self) -> None:
-        self.items: list[tuple[Path, str]] = []
+        self.items: list[tuple[KeyPath, str]] = []
 
-    def add(self, path: Path, message: str) -> None:
+    def add(self, path: KeyPath, message: str) -> None:
         self.items.append((tuple(path), message))
 
     def __bool__(self) -> bool:
@@ -48,7 +51,7 @@ def parse_decimal_text(text: str) -> Decimal | None:
         return None
 
 
-def money(value: Any, path: Path, problems: Problems) -> Decimal | None:
+def money(value: Any, path: KeyPath, problems: Problems) -> Decimal | None:
     """Money is a string or an integer, never a float: 0.1 has no exact binary form."""
     if isinstance(value, bool):
         problems.add(path, "money must be a string or an integer, not a boolean")
@@ -73,7 +76,7 @@ def money(value: Any, path: Path, problems: Problems) -> Decimal | None:
     return amount
 
 
-def percent(value: Any, path: Path, problems: Problems, *, allow_suffix: bool = True) -> Fraction | None:
+def percent(value: Any, path: KeyPath, problems: Problems, *, allow_suffix: bool = True) -> Fraction | None:
     """A percentage such as "99.95" or "5%" as an exact Fraction of 100 (99.95 -> 1999/20)."""
     if isinstance(value, float) or isinstance(value, bool):
         problems.add(path, "percentages must be strings (\"99.9\") or integers, not floats")
@@ -96,7 +99,7 @@ def percent(value: Any, path: Path, problems: Problems, *, allow_suffix: bool = 
     return Fraction(number)
 
 
-def ratio_from_percent(value: Any, path: Path, problems: Problems) -> Fraction | None:
+def ratio_from_percent(value: Any, path: KeyPath, problems: Problems) -> Fraction | None:
     """"5%" -> 1/20. Bare numbers are read as percentages too."""
     pct = percent(value, path, problems)
     if pct is None:
@@ -111,7 +114,7 @@ _DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
 _DURATION_UNITS = {"ms": Fraction(1, 1000), "s": Fraction(1), "m": Fraction(60), "h": Fraction(3600)}
 
 
-def duration(value: Any, path: Path, problems: Problems) -> float | None:
+def duration(value: Any, path: KeyPath, problems: Problems) -> float | None:
     """"2s", "500ms", "1m", "1h" -> seconds. Durations are scheduling data, not money: float is fine."""
     if isinstance(value, str):
         match = _DURATION_RE.match(value.strip())
@@ -125,7 +128,7 @@ def duration(value: Any, path: Path, problems: Problems) -> float | None:
     return None
 
 
-def timestamp(value: Any, path: Path, problems: Problems) -> datetime | None:
+def timestamp(value: Any, path: KeyPath, problems: Problems) -> datetime | None:
     """An instant with an explicit offset: a TOML offset date-time or an RFC 3339 string."""
     if isinstance(value, str):
         try:
@@ -145,7 +148,7 @@ def timestamp(value: Any, path: Path, problems: Problems) -> datetime | None:
     return None
 
 
-def calendar_date(value: Any, path: Path, problems: Problems) -> date | None:
+def calendar_date(value: Any, path: KeyPath, problems: Problems) -> date | None:
     if isinstance(value, datetime):
         problems.add(path, "expected a date (YYYY-MM-DD), not a date-time")
         return None
@@ -170,10 +173,10 @@ def epoch_seconds(moment: datetime) -> Fraction:
     return Fraction(delta.days * 86400 + delta.seconds) + Fraction(delta.microseconds, 1_000_000)
 
 
-class Table:
+class TableReader:
     """Reads one TOML table, recording unknown keys and wrong types as problems."""
 
-    def __init__(self, data: Any, path: Path, problems: Problems, *, what: str = "table"):
+    def __init__(self, data: Any, path: KeyPath, problems: Problems, *, what: str = "table"):
         self.path = tuple(path)
         self.problems = problems
         if not isinstance(data, dict):
@@ -189,10 +192,10 @@ class Table:
         self.seen.add(key)
         return self.data.get(key, default)
 
-    def key(self, key: str) -> Path:
+    def key(self, key: str) -> KeyPath:
         return self.path + (key,)
 
-    def str(self, key: str, default: str | None = None, *, required: bool = False,
+    def text(self, key: str, default: str | None = None, *, required: bool = False,
             choices: tuple[str, ...] | None = None) -> str | None:
         self.seen.add(key)
         if key not in self.data:
@@ -208,7 +211,7 @@ class Table:
             return default
         return value
 
-    def int(self, key: str, default: int | None = None, *, required: bool = False,
+    def integer(self, key: str, default: int | None = None, *, required: bool = False,
             minimum: int | None = None, maximum: int | None = None) -> int | None:
         self.seen.add(key)
         if key not in self.data:
@@ -227,7 +230,7 @@ class Table:
             return default
         return value
 
-    def bool(self, key: str, default: bool) -> bool:
+    def boolean(self, key: str, default: bool) -> bool:
         self.seen.add(key)
         value = self.data.get(key, default)
         if not isinstance(value, bool):
@@ -235,7 +238,7 @@ class Table:
             return default
         return value
 
-    def str_list(self, key: str, *, required: bool = False) -> tuple[str, ...]:
+    def texts(self, key: str, *, required: bool = False) -> tuple[str, ...]:
         self.seen.add(key)
         if key not in self.data:
             if required:
@@ -247,7 +250,7 @@ class Table:
             return ()
         return tuple(value)
 
-    def table_list(self, key: str) -> list[tuple[Path, Any]]:
+    def tables(self, key: str) -> list[tuple[KeyPath, Any]]:
         self.seen.add(key)
         value = self.data.get(key, [])
         if isinstance(value, dict):

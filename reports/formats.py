@@ -9,9 +9,10 @@ from fractions import Fraction
 from typing import Sequence
 from zoneinfo import ZoneInfo
 
-from monitor.detector import EXCLUSION_KINDS
 from reports.accounting import ContractResult, ScopeResult, minute_start
 from reports.compensation import truncated_percent
+from reports.evidence import build_evidence, evidence_digest
+from reports.minutes import EXCLUSION_KINDS
 from reports.regimes import format_percent
 
 
@@ -101,7 +102,6 @@ def contract_json(result: ContractResult) -> dict:
 def report_json(period_label: str, results: Sequence[ContractResult]) -> dict:
     """The JSON report: each contract's figures plus the evidence they were computed from and its
     digest, so that `slamon report --verify FILE` can recompute them."""
-    from reports.evidence import build_evidence, evidence_digest
     contracts = []
     for r in results:
         evidence = build_evidence(r)

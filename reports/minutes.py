@@ -1,4 +1,5 @@
-"""From per-minute request counts to classified minutes and outages. Pure: no I/O, no clock.
+"""Minute classification: from per-minute request counts to up / down / excluded / before-notice /
+unknown minutes and the outages they form. Pure: no I/O, no clock.
 
 Minutes are integers (UTC epoch seconds // 60). A period is the half-open range
 [period_start, period_end) of such minutes. Every minute of a period lands in exactly one class:
@@ -10,13 +11,13 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 EXCLUSION_KINDS = ("maintenance", "customer", "force_majeure", "free")
 # When windows of several kinds cover one minute, the minute carries the first kind in this
 # order: a free period voids compensation outright, force majeure and customer causes are
 # not the provider's fault at all, maintenance is the provider's own planned work.
-_KIND_PRIORITY = {"free": 0, "force_majeure": 1, "customer": 2, "maintenance": 3}
+KIND_PRIORITY = {"free": 0, "force_majeure": 1, "customer": 2, "maintenance": 3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,15 +124,16 @@ def first_minute_starting_at_or_after(epoch_seconds: Fraction | int) -> int:
     return int(-((-epoch_seconds) // 60))
 
 
-def _exclusion_lookup(spans: Sequence[ExclusionSpan]):
-    ordered = sorted(spans, key=lambda s: (s.start_minute, _KIND_PRIORITY[s.kind]))
+def exclusion_lookup(spans: Sequence[ExclusionSpan]) -> Callable[[int], ExclusionSpan | None]:
+    """minute -> the span that excludes it (the highest-precedence kind where spans overlap)."""
+    ordered = sorted(spans, key=lambda s: (s.start_minute, KIND_PRIORITY[s.kind]))
     starts = [s.start_minute for s in ordered]
 
     def find(minute: int) -> ExclusionSpan | None:
         best = None
         for span in ordered[: bisect.bisect_right(starts, minute)]:
             if span.start_minute <= minute < span.end_minute:
-                if best is None or _KIND_PRIORITY[span.kind] < _KIND_PRIORITY[best.kind]:
+                if best is None or KIND_PRIORITY[span.kind] < KIND_PRIORITY[best.kind]:
                     best = span
         return best
 
@@ -163,7 +165,7 @@ def account_scope(
     if awareness not in ("detection", "notice"):
         raise ValueError("awareness must be 'detection' or 'notice'")
     total = period_end - period_start
-    find_exclusion = _exclusion_lookup(exclusions)
+    find_exclusion = exclusion_lookup(exclusions)
     excluded = dict.fromkeys(EXCLUSION_KINDS, 0)
     excluded_by_window: dict[str, int] = {}
     up = unknown = present = 0

@@ -1,0 +1,125 @@
+"""The contract model: what a contract promises and what happened to it that excuses or starts
+downtime. Contracts (regime, domains, prices, licences, fees), exclusion windows, notices of
+unavailability, and the ContractBook that gathers what the accounting needs. Pure data: config
+files, the database and report evidence are turned into these by their own readers."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Mapping
+
+from reports.minutes import EXCLUSION_KINDS, Thresholds
+from reports.regimes import Regime
+
+NOTICE_KINDS = ("customer", "provider")
+
+
+@dataclass(frozen=True)
+class LicenseStep:
+    """From `since` on (None: from the start) the contract has `count` IDs or licences."""
+
+    since: date | None
+    count: int
+
+
+@dataclass(frozen=True)
+class ServiceFee:
+    """The monthly fee of one individual service (a domain) of a percent-credit contract."""
+
+    domain: str
+    monthly_fee: Decimal
+
+
+@dataclass(frozen=True)
+class Contract:
+    id: str
+    customer: str
+    regime: str
+    domains: tuple[str, ...]
+    plan: str = "paid"
+    currency: str = "JPY"
+    unit_price: Decimal | None = None
+    licenses: tuple[LicenseStep, ...] = ()
+    monthly_fee: Decimal | None = None
+    services: tuple[ServiceFee, ...] = ()
+    awareness: str | None = None
+    timezone: str | None = None
+    billing_day: int = 1
+    day_divisor: str | int | None = None
+
+    def licenses_on(self, day: date) -> int | None:
+        """The number of IDs on a date: the latest step whose `since` is not after it."""
+        best: LicenseStep | None = None
+        for step in self.licenses:
+            if step.since is None or step.since <= day:
+                if best is None or (step.since or date.min) >= (best.since or date.min):
+                    best = step
+        return best.count if best else None
+
+    def fee_for(self, domain: str) -> Decimal | None:
+        for service in self.services:
+            if service.domain == domain:
+                return service.monthly_fee
+        return self.monthly_fee
+
+
+@dataclass(frozen=True)
+class Window:
+    """An exclusion window [start, end); end None means still open."""
+
+    kind: str
+    start: datetime
+    end: datetime | None
+    reason: str
+    domains: tuple[str, ...] = ()
+    contracts: tuple[str, ...] = ()
+    announced_at: datetime | None = None
+    id: str = ""
+    source: str = "config"
+
+    def __post_init__(self) -> None:
+        if self.kind not in EXCLUSION_KINDS:
+            raise ValueError(f"unknown window kind {self.kind!r}")
+        if self.end is not None and self.end <= self.start:
+            raise ValueError("window end must be after its start")
+        if not self.domains and not self.contracts:
+            raise ValueError("a window applies to some domains or contracts")
+
+    def applies_to(self, contract_id: str, domains: tuple[str, ...]) -> bool:
+        return contract_id in self.contracts or any(d in self.domains for d in domains)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A customer's notice of unavailability, or the provider's own awareness of it."""
+
+    contract: str
+    at: datetime
+    kind: str
+    domain: str | None = None
+    note: str = ""
+    id: str = ""
+    source: str = "config"
+
+    def __post_init__(self) -> None:
+        if self.kind not in NOTICE_KINDS:
+            raise ValueError(f"unknown notice kind {self.kind!r}")
+
+
+@dataclass(frozen=True)
+class ContractBook:
+    """Everything the monthly accounting reads besides the minutes: the contracts and their
+    regimes, each domain's minute thresholds, and the windows and notices from every source."""
+
+    contracts: Mapping[str, Contract]
+    regimes: Mapping[str, Regime]
+    thresholds: Mapping[str, Thresholds]
+    windows: tuple[Window, ...] = ()
+    notices: tuple[Notice, ...] = field(default=())
+
+    def regime_of(self, contract: Contract) -> Regime:
+        return self.regimes[contract.regime]
+
+    def timezone_of(self, contract: Contract) -> str:
+        return contract.timezone or self.regime_of(contract).timezone
