@@ -1,10 +1,10 @@
 # Two entry points, both self-installing on a fresh machine:
 #   make run   - the daemon on the shipped config.toml
-#   make test  - the whole test suite
+#   make test  - the quality gates (ruff, mypy) and the whole test suite
 VENV ?= .venv
 PYTHON ?= python3
 
-.PHONY: run demo test system-deps bench clean
+.PHONY: run demo test lint system-deps bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,14 +19,18 @@ run: $(VENV)/.installed
 demo: $(VENV)/.installed
 	mkdir -p var
 	$(VENV)/bin/python samples/generate.py --out var/sample-2026-11.jsonl
-	$(VENV)/bin/slamon ingest var/sample-2026-11.jsonl --config samples/tour.toml
-	$(VENV)/bin/slamon report --period 2026-11 --format md --config samples/tour.toml
+	SLAMON_CONFIG=samples/tour.toml $(VENV)/bin/slamon ingest var/sample-2026-11.jsonl
+	SLAMON_CONFIG=samples/tour.toml $(VENV)/bin/slamon report --period 2026-11 --format md
 
 # Debian packages the tests need (promtool); a no-op when already installed.
 system-deps:
 	bash scripts/system-deps.sh
 
-test: system-deps $(VENV)/.installed
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: system-deps lint
 	$(VENV)/bin/python -m pytest
 
 bench: $(VENV)/.installed

@@ -34,7 +34,6 @@ reported as MISS but only change the exit status with --fail-on-miss.
 from __future__ import annotations
 
 import argparse
-import calendar
 import json
 import math
 import os
@@ -46,7 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -92,7 +91,7 @@ def month_bounds(month: str) -> tuple[datetime, datetime, int]:
     ny, nm = (year + 1, 1) if mon == 12 else (year, mon + 1)
     end = datetime(ny, nm, 1, tzinfo=LOCAL_OFFSET)
     minutes = int((end - start).total_seconds()) // 60
-    return start.astimezone(timezone.utc), end.astimezone(timezone.utc), minutes
+    return start.astimezone(UTC), end.astimezone(UTC), minutes
 
 
 def domain_name(i: int) -> str:
@@ -563,7 +562,8 @@ def run_report(python: str, config: Path, period: str, workdir: Path, mode: str,
         ids.discard(None)
         result = strip_output(res) | {"mode": "out", "json_files": len(files),
                                       "contracts": len(ids), "contract_objects": seen,
-                                      "output_bytes": sum(p.stat().st_size for p in report_dir.rglob("*") if p.is_file())}
+                                      "output_bytes": sum(p.stat().st_size for p in report_dir.rglob("*")
+                                                          if p.is_file())}
         if len(ids) == ncontracts or mode == "out":
             result["summary"] = summarize_report(objs, expected_minutes)
             return result
@@ -582,7 +582,7 @@ def run_report(python: str, config: Path, period: str, workdir: Path, mode: str,
         objs.append(obj)
         seen = count_report_contracts(obj, ids)
     except (ValueError, UnicodeDecodeError) as e:
-        raise StepFailed("report (standard output)", f"standard output is not one JSON document: {e}")
+        raise StepFailed("report (standard output)", f"standard output is not one JSON document: {e}") from e
     finally:
         size = stdout_path.stat().st_size
     ids.discard(None)
@@ -673,7 +673,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict = {
         "benchmark": "slamon accounting",
-        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "params": {"domains": args.domains, "contracts": args.contracts, "month": args.month,
                    "seed": args.seed, "minutes": nminutes,
                    "first_minute": start_utc.strftime("%Y-%m-%dT%H:%MZ"),
@@ -809,7 +809,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nbench/accounting.py: step '{e.step}' failed: {e.message}", file=sys.stderr)
         return 1
     finally:
-        results["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        results["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
         results["machine"]["loadavg_end"] = os.getloadavg()
         results["exit_status"] = status if results["failed_step"] is None else 1
         if not args.generate_only and "usage_error" not in results:

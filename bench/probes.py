@@ -398,6 +398,7 @@ def slamon_toml(urls: list[str], every: float, concurrency: int) -> str:
 
 async def slamon_phase(args, urls: list[str], server_pids: list[int]) -> dict:
     import aiohttp
+
     from monitor.config import parse_config
     from monitor.daemon import Daemon
     from monitor.runtime import settle_garbage
@@ -496,8 +497,8 @@ async def slamon_phase(args, urls: list[str], server_pids: list[int]) -> dict:
             },
             "lateness_p99_ms_by_recorder": round(live.lateness_p99() * 1e3, 2),
             "gc_in_window": {
-                "seconds_by_generation": [round(y - x, 3) for x, y in zip(a.gc[0], b.gc[0])],
-                "collections_by_generation": [y - x for x, y in zip(a.gc[1], b.gc[1])],
+                "seconds_by_generation": [round(y - x, 3) for x, y in zip(a.gc[0], b.gc[0], strict=True)],
+                "collections_by_generation": [y - x for x, y in zip(a.gc[1], b.gc[1], strict=True)],
                 "share_of_cpu": round(sum(b.gc[0]) - sum(a.gc[0]), 3) / max(res["cpu_seconds"], 1e-9),
                 "tracked_objects_after_setup": res_gc_objects},
             "peak_rss_mib": round(vm_hwm_mib(), 1),
@@ -648,7 +649,6 @@ def run_child(args) -> int:
     else:
         raise SystemExit(f"unknown phase {args._phase}")
     if profiler is not None:
-        import pstats
         profiler.disable()
         OUT_DIR.mkdir(parents=True, exist_ok=True)
         path = OUT_DIR / "probes-slamon.prof"
@@ -799,7 +799,9 @@ def main(argv=None) -> int:
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "params": {"seconds": args.seconds, "endpoints": args.endpoints, "every": args.every,
-                   "concurrency": args.concurrency, "event_loop": "asyncio" if args.default_loop else "daemon (uvloop if installed)", "ports": len(ports), "warmup_seconds": warmup,
+                   "concurrency": args.concurrency,
+                   "event_loop": "asyncio" if args.default_loop else "daemon (uvloop if installed)",
+                   "ports": len(ports), "warmup_seconds": warmup,
                    "window_seconds": window, "offered_per_second": offered, "target_per_second": target_rate,
                    "target_p99_lateness_ms": TARGET_P99_LATENESS_S * 1e3},
     }

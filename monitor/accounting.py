@@ -3,13 +3,12 @@ storage as cheaply as possible, handed to the pure accounting of reports/."""
 from __future__ import annotations
 
 import bisect
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from monitor.config import Config
 from monitor.errors import InputError
 from monitor.storage import Storage
-from reports.accounting import (OUTAGE_LOOKBACK_MINUTES, ContractResult, account_contracts,
-                                contract_periods)
+from reports.accounting import OUTAGE_LOOKBACK_MINUTES, ContractResult, account_contracts, contract_periods
 from reports.minutes import Count, Thresholds
 
 

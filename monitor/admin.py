@@ -3,8 +3,9 @@ database, each with one audit row. One implementation for `slamon windows|notice
 API; both hand in the same plain-data fields (a payload, or the command line's flags)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from monitor.config import Config, parse_notice, parse_window
 from monitor.errors import InputError

@@ -15,10 +15,11 @@ import json
 import logging
 import os
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -146,7 +147,7 @@ async def minutes(request: web.Request) -> web.Response:
     th = config.domains[domain].thresholds
     for row in rows:
         row["state"] = th.state(row["requests"], row["errors"])
-        row["start"] = datetime.fromtimestamp(row["minute"] * 60, timezone.utc).isoformat()
+        row["start"] = datetime.fromtimestamp(row["minute"] * 60, UTC).isoformat()
     return web.json_response(rows)
 
 
@@ -223,7 +224,7 @@ def _pushed_sample(services: ApiServices, item: Any) -> tuple[str, int, str | No
     sample = parse_sample(item, services.config().domains)
     minute = sample[1]
     if not services.recorder.minute_is_open(minute):
-        when = datetime.fromtimestamp(minute * 60, timezone.utc).isoformat()
+        when = datetime.fromtimestamp(minute * 60, UTC).isoformat()
         raise LineError(f"minute {when} is not open: only the current minute accepts samples once the daemon "
                         f"has observed a whole minute (load history with `slamon ingest`)")
     return sample

@@ -9,10 +9,11 @@ import getpass
 import json
 import os
 import sys
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, NoReturn, Sequence
+from typing import NoReturn
 
 from monitor import admin
 from monitor.accounting import build_reports

@@ -4,20 +4,30 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Iterable, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor.errors import ConfigError, Problem
 from probes import ProbeSpec
 from reports.contracts import NOTICE_KINDS, Contract, ContractBook, LicenseStep, Notice, ServiceFee, Window
-from reports.fields import (KeyPath, Problems, TableReader, calendar_date, duration, money, path_str,
-                            ratio_from_percent, timestamp)
+from reports.fields import (
+    KeyPath,
+    Problems,
+    TableReader,
+    calendar_date,
+    duration,
+    money,
+    path_str,
+    ratio_from_percent,
+    timestamp,
+)
 from reports.minutes import EXCLUSION_KINDS, Thresholds
-from reports.regimes import PLANS, Regime, builtin_regime_tables, parse_regime
+from reports.regimes import PLANS, Regime, builtin_regime_tables, builtin_regimes, parse_regime
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
 
@@ -125,11 +135,11 @@ def key_lines(text: str) -> dict[KeyPath, int]:
             table = resolved
             lines.setdefault(table, number)
             continue
-        key = _KEY_RE.match(line)
-        if key and not line.lstrip().startswith("#"):
-            parts = tuple(_split_key(key.group(1)))
-            for end in range(1, len(parts) + 1):  # a.b.c = 1 writes a, a.b and a.b.c
-                lines.setdefault(table + parts[:end], number)
+        assignment = _KEY_RE.match(line)
+        if assignment and not line.lstrip().startswith("#"):
+            names = tuple(_split_key(assignment.group(1)))
+            for end in range(1, len(names) + 1):  # a.b.c = 1 writes a, a.b and a.b.c
+                lines.setdefault(table + names[:end], number)
     return lines
 
 
@@ -173,16 +183,16 @@ def _parse_probe(path: KeyPath, data: Any, problems: Problems) -> ProbeSpec | No
     max_body = t.integer("max_body_bytes", 65536, minimum=1)
     max_redirects = t.integer("max_redirects", 5, minimum=0)
     t.finish()
-    if len(problems.items) != before:
+    if len(problems.items) != before or url is None or every is None or timeout is None:
         return None
-    options = {"method": method, "headers": tuple(headers_raw.items()), "expect_status": tuple(expect),
-               "body_contains": body_contains, "timeout_seconds": timeout, "verify_tls": verify_tls,
-               "max_body_bytes": max_body, "max_redirects": max_redirects, "every_seconds": every}
-    if (kind or ("tcp" if url.startswith("tcp://") else "http")) == "tcp":
-        # a connect probe has no HTTP options; only cadence and timeout apply
-        options = {"timeout_seconds": timeout, "every_seconds": every}
     try:
-        return ProbeSpec(url, kind=kind, **options)
+        if (kind or ("tcp" if url.startswith("tcp://") else "http")) == "tcp":
+            # a connect probe has no HTTP options; only cadence and timeout apply
+            return ProbeSpec(url, kind="tcp", timeout_seconds=timeout, every_seconds=every)
+        return ProbeSpec(url, kind="http" if kind else None, method=method, headers=tuple(headers_raw.items()),
+                         expect_status=tuple(expect), body_contains=body_contains, timeout_seconds=timeout,
+                         verify_tls=verify_tls, max_body_bytes=max_body, max_redirects=max_redirects,
+                         every_seconds=every)
     except ValueError as exc:
         problems.add(path, str(exc))
         return None
@@ -193,20 +203,20 @@ def _parse_domain(path: KeyPath, data: Any, problems: Problems) -> DomainConfig 
     before = len(problems.items)
     name = _name(t, "name", "a domain name")
     min_samples = t.integer("min_samples", 20, minimum=1)
-    threshold = Fraction(5, 100)
+    threshold: Fraction | None = Fraction(5, 100)
     if t.has("error_threshold"):
         threshold = ratio_from_percent(t.raw("error_threshold"), t.key("error_threshold"), problems)
         if threshold is not None and threshold >= 1:
             problems.add(t.key("error_threshold"), "must be below 100%")
     probes = tuple(p for pp, d in t.tables("probe") if (p := _parse_probe(pp, d, problems)))
     t.finish()
-    if len(problems.items) != before:
+    if len(problems.items) != before or name is None or threshold is None:
         return None
     return DomainConfig(name=name, min_samples=min_samples, error_threshold=threshold, probes=probes)
 
 
 def _parse_contract(path: KeyPath, data: Any, problems: Problems, domains: Mapping[str, Any],
-                    regimes: Mapping[str, Regime], declared_regimes: set[str] = frozenset()) -> Contract | None:
+                    regimes: Mapping[str, Regime], declared_regimes: Set[str] = frozenset()) -> Contract | None:
     t = TableReader(data, path, problems)
     before = len(problems.items)
     cid = _name(t, "id", "a contract id")
@@ -283,7 +293,7 @@ def _parse_contract(path: KeyPath, data: Any, problems: Problems, domains: Mappi
                                                    f"{regime.name!r} needs [[contract.service]] domain = {d!r} "
                                                    f"with monthly_fee, or a contract monthly_fee")
     t.finish()
-    if len(problems.items) != before:
+    if len(problems.items) != before or cid is None or customer is None or regime_name is None:
         return None
     return Contract(id=cid, customer=customer, regime=regime_name, domains=contract_domains, plan=plan,
                           currency=currency, unit_price=unit_price, licenses=tuple(licenses),
@@ -317,7 +327,7 @@ def parse_window(path: KeyPath, data: Any, problems: Problems, domains: Mapping[
     announced = timestamp(t.raw("announced_at"), t.key("announced_at"), problems) if t.has("announced_at") else None
     reason = t.text("reason", required=True)
     t.finish()
-    if len(problems.items) != before:
+    if len(problems.items) != before or kind is None or start is None or reason is None:
         return None
     return Window(kind=kind, start=start, end=end, reason=reason, domains=wdomains, contracts=wcontracts,
                   announced_at=announced, id=window_id, source=source)
@@ -331,7 +341,7 @@ def parse_notice(path: KeyPath, data: Any, problems: Problems, contracts: Mappin
     if contract and contract not in contracts and contract not in declared:
         problems.add(t.key("contract"), f"unknown contract {contract!r}")
     domain = t.text("domain")
-    if domain and contract in contracts and domain not in contracts[contract].domains:
+    if domain and contract is not None and contract in contracts and domain not in contracts[contract].domains:
         problems.add(t.key("domain"), f"{domain!r} is not a domain of contract {contract!r}")
     at = timestamp(t.raw("at"), t.key("at"), problems) if t.has("at") else None
     if not t.has("at"):
@@ -339,7 +349,7 @@ def parse_notice(path: KeyPath, data: Any, problems: Problems, contracts: Mappin
     kind = t.text("kind", "customer", choices=NOTICE_KINDS)
     note = t.text("note", "")
     t.finish()
-    if len(problems.items) != before:
+    if len(problems.items) != before or contract is None or at is None:
         return None
     return Notice(contract=contract, at=at, kind=kind, domain=domain, note=note, id=notice_id, source=source)
 
@@ -404,15 +414,14 @@ def parse_config(text: str, path: Path) -> Config:
     base = path.parent
     settings = MonitorSettings(database=base / (database or "var/slamon.db"), listen=listen or "127.0.0.1:9464",
                                reports_dir=base / (reports_dir or "var/reports"), canaries=tuple(canaries),
-                               max_concurrency=max_concurrency, probe_processes=probe_processes, admin_token_env=token_env or "SLAMON_ADMIN_TOKEN",
+                               max_concurrency=max_concurrency, probe_processes=probe_processes,
+                               admin_token_env=token_env or "SLAMON_ADMIN_TOKEN",
                                report_formats=formats, sample_retention_days=sample_days,
                                record_retention_days=record_days, demo=demo)
 
     # regimes: built-ins first, then the user's, which may extend them
     tables = builtin_regime_tables()
-    regimes: dict[str, Regime] = {}
-    for name, rdata in tables.items():
-        regimes[name] = parse_regime(name, rdata, ("regime", name), Problems(), tables, builtin=True)
+    regimes: dict[str, Regime] = builtin_regimes()
     user_regimes = top.raw("regime", {})
     if not isinstance(user_regimes, dict):
         problems.add(("regime",), "expected [regime.NAME] tables")

@@ -9,9 +9,10 @@ import asyncio
 import logging
 import math
 import signal
+from collections.abc import Coroutine
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Coroutine
+from typing import Any
 
 import aiohttp
 from aiohttp import web

@@ -19,7 +19,7 @@ def failing(settings: DemoSettings, epoch_seconds: float) -> bool:
 def build_demo_app(settings: DemoSettings, clock: Clock) -> web.Application:
     # one counter per path: probes of several domains interleave, and a shared counter would
     # hand all the failures to one of them
-    counters: dict[str, itertools.count] = {}
+    counters: dict[str, itertools.count[int]] = {}
     ratio: Fraction = settings.error_ratio
 
     async def handle(request: web.Request) -> web.Response:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import BinaryIO, Callable, Iterable, Mapping
+from typing import BinaryIO
 
 from monitor.samples import LineError, MinuteAccumulator, parse_sample
 from monitor.storage import Storage
@@ -24,7 +25,7 @@ class IngestSummary:
     loaded: int = 0
     rejected: int = 0
     domain_minutes: int = 0
-    duplicate_of: dict | None = None
+    duplicate_of: dict[str, str] | None = None
     problems: list[str] = field(default_factory=list)
 
     def line(self) -> str:
@@ -90,7 +91,8 @@ def ingest_lines(storage: Storage, lines: Iterable[bytes], name: str, known_doma
         stored_minutes += len(acc)
         storage.add_minute_counts(acc.drain(domain_ids))
         summary.domain_minutes = stored_minutes
-        final_digest = digest or running.hexdigest()
+        final_digest = running.hexdigest() if running is not None else digest
+        assert final_digest is not None  # either given or computed while reading
         seen = storage.source_ingested(final_digest)
         if seen:
             raise _Duplicate(seen)

@@ -2,9 +2,10 @@
 autoescaped, fed with plain view data built here."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
@@ -21,12 +22,15 @@ def _environment() -> Environment:
 
 def status_page(domain_names: Sequence[str], now: Mapping[str, DomainNow], results: Sequence[ContractResult],
                 degraded: bool) -> str:
-    domains = []
+    domains: list[dict[str, Any]] = []
     for name in domain_names:
         last = now.get(name)
-        domains.append({"name": name, "state": last.state if last else None,
-                        "minute": datetime.fromtimestamp(last.minute * 60, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-                        if last else "", "errors": last.errors if last else 0, "requests": last.requests if last else 0})
+        if last is None:
+            domains.append({"name": name, "state": None})
+            continue
+        minute = datetime.fromtimestamp(last.minute * 60, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        domains.append({"name": name, "state": last.state, "minute": minute, "errors": last.errors,
+                        "requests": last.requests})
     scopes = [{"contract": r.contract.id, "scope": s.name, "regime": r.regime.name,
                "downtime": s.account.downtime_minutes, "excluded": sum(s.account.excluded_minutes.values()),
                "unknown": s.account.unknown_minutes, "availability": truncated_percent(s.account.availability),

@@ -9,11 +9,12 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from monitor.accounting import build_reports
@@ -130,7 +131,7 @@ class ReportPublisher:
                         contract.id, label, 1, evidence_digest=snap.digest,
                         credit_amount=str(results[0].credit_amount), currency=contract.currency, diff=[],
                         evidence=snap.evidence_text, report=snap.report_text, files={})
-            for fmt, path, _ in files:
+            for _, path, _ in files:
                 written.append(path)
                 log.info("monthly report written", extra={"contract": contract.id, "period": label,
                                                           "path": str(path)})

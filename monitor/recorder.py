@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from monitor.canaries import CanaryHealth
 from monitor.clock import Clock, current_minute

@@ -4,12 +4,12 @@ per-minute aggregate) are parsed here, and counted per (domain, minute) by Minut
 No storage: the daemon's open minutes and `slamon ingest` both build on this."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from typing import Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 
 from probes import OUTCOME_FAMILY, OUTCOMES
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
 ERROR_OUTCOMES = frozenset(o for o in OUTCOMES if OUTCOME_FAMILY[o] == "server_error")
 _OUTCOME_INDEX = {name: 2 + i for i, name in enumerate(OUTCOMES)}

@@ -14,8 +14,8 @@ import asyncio
 import heapq
 import math
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import aiohttp
 

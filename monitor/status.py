@@ -1,7 +1,7 @@
 """The daemon's state as data, for /api/v1/status and the status page."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from monitor.config import Config
@@ -10,7 +10,7 @@ from monitor.recorder import MinuteRecorder
 
 
 def minute_iso(minute: int | None) -> str | None:
-    return datetime.fromtimestamp(minute * 60, timezone.utc).isoformat() if minute is not None else None
+    return datetime.fromtimestamp(minute * 60, UTC).isoformat() if minute is not None else None
 
 
 def daemon_status(started_at: datetime, config: Config, recorder: MinuteRecorder,

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import sqlite_utils
 
@@ -21,6 +22,7 @@ from probes import OUTCOMES
 from reports.contracts import Notice, Window
 
 COUNT_COLUMNS = ("requests", "errors") + OUTCOMES
+Row = dict[str, Any]
 
 
 class StorageError(SlamonError):
@@ -119,6 +121,12 @@ def _contract_period_filter(contract: str | None, period: str | None) -> tuple[s
     return " AND ".join(clauses), args
 
 
+def _inserted_id(cursor: sqlite3.Cursor) -> int:
+    row_id = cursor.lastrowid
+    assert row_id is not None  # an INSERT into a table with an INTEGER PRIMARY KEY
+    return row_id
+
+
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
@@ -177,7 +185,8 @@ class Storage:
                                 [migration.version, migration.name, self._now()])
 
     def schema_version(self) -> int:
-        return self.db.execute("SELECT MAX(version) FROM _migrations").fetchone()[0]
+        version: int = self.db.execute("SELECT MAX(version) FROM _migrations").fetchone()[0]
+        return version
 
     # --- minute counts --------------------------------------------------------------------
 
@@ -218,7 +227,7 @@ class Storage:
                     skipped += 1
         return written, skipped
 
-    def report_written(self, contract: str, period: str, fmt: str) -> dict | None:
+    def report_written(self, contract: str, period: str, fmt: str) -> Row | None:
         row = self.db.execute("SELECT path, sha256, written_at FROM written_reports WHERE contract = ? AND period = ? "
                               "AND format = ?", [contract, period, fmt]).fetchone()
         return {"path": row[0], "sha256": row[1], "written_at": row[2]} if row else None
@@ -230,27 +239,27 @@ class Storage:
     _REVISION_KEYS = ("contract", "period", "revision", "evidence_digest", "credit_amount", "currency",
                       "written_at", "diff", "evidence", "report", "files")
 
-    def _revision_rows(self, where: str, args: Sequence, skip: Sequence[str] = ()) -> list[dict]:
+    def _revision_rows(self, where: str, args: Sequence[object], skip: Sequence[str] = ()) -> list[Row]:
         columns = ", ".join(f"NULL AS {k}" if k in skip else k for k in self._REVISION_KEYS)
         cursor = self.db.execute(f"SELECT {columns} FROM report_revisions WHERE {where} "
                                  f"ORDER BY period, contract, revision", list(args))
         rows = []
         for row in cursor:
-            record = dict(zip(self._REVISION_KEYS, row))
+            record = dict(zip(self._REVISION_KEYS, row, strict=True))
             for key in ("diff", "evidence", "report", "files"):
                 record[key] = json.loads(record[key]) if record[key] is not None else None
             rows.append(record)
         return rows
 
     def report_revisions(self, contract: str | None = None, period: str | None = None, *,
-                         skip: Sequence[str] = ()) -> list[dict]:
+                         skip: Sequence[str] = ()) -> list[Row]:
         """Revisions of monthly reports (all, one contract's, one period's or one report's), oldest first
         within a report. Each has its diff, evidence, report (contract JSON) and files decoded; the
         columns named in `skip` (say "evidence", the largest) are None."""
         where, args = _contract_period_filter(contract, period)
         return self._revision_rows(where, args, skip)
 
-    def latest_report_revision(self, contract: str, period: str) -> dict | None:
+    def latest_report_revision(self, contract: str, period: str) -> Row | None:
         rows = self._revision_rows("contract = ? AND period = ? AND revision = (SELECT MAX(revision) FROM "
                                    "report_revisions WHERE contract = ? AND period = ?)",
                                    [contract, period, contract, period])
@@ -264,7 +273,7 @@ class Storage:
 
     def add_report_revision(self, contract: str, period: str, revision: int, *, evidence_digest: str,
                             credit_amount: str, currency: str, diff: Sequence[str], evidence: str, report: str,
-                            files: dict) -> None:
+                            files: dict[str, Any]) -> None:
         """`evidence` and `report` are canonical JSON text. A revision is written once, never changed."""
         self.db.execute(f"INSERT INTO report_revisions ({', '.join(self._REVISION_KEYS)}) "
                         f"VALUES ({', '.join('?' for _ in self._REVISION_KEYS)})",
@@ -272,13 +281,13 @@ class Storage:
                          json.dumps(list(diff), ensure_ascii=False), evidence, report,
                          json.dumps(files, sort_keys=True, ensure_ascii=False)])
 
-    def written_report_files(self, contract: str | None = None, period: str | None = None) -> list[dict]:
+    def written_report_files(self, contract: str | None = None, period: str | None = None) -> list[Row]:
         """Revision 1's files as the daemon recorded them."""
         where, args = _contract_period_filter(contract, period)
         cursor = self.db.execute("SELECT contract, period, format, path, sha256, written_at FROM written_reports "
                                  f"WHERE {where} ORDER BY period, contract, format", args)
         keys = ("contract", "period", "format", "path", "sha256", "written_at")
-        return [dict(zip(keys, row)) for row in cursor]
+        return [dict(zip(keys, row, strict=True)) for row in cursor]
 
     def drop_minutes_before(self, minute: int) -> int:
         """Retention: minute aggregates older than the record retention period."""
@@ -286,7 +295,7 @@ class Storage:
             self.db.execute("DELETE FROM probe_minutes WHERE minute < ?", [minute])
             return self.db.execute("DELETE FROM minute_counts WHERE minute < ?", [minute]).rowcount
 
-    def source_ingested(self, digest: str) -> dict | None:
+    def source_ingested(self, digest: str) -> Row | None:
         row = self.db.execute("SELECT name, ingested_at FROM ingested_sources WHERE digest = ?", [digest]).fetchone()
         return {"name": row[0], "ingested_at": row[1]} if row else None
 
@@ -324,7 +333,7 @@ class Storage:
         present = self.db.execute(
             "SELECT m.minute FROM minute_counts m JOIN domains d ON d.id = m.domain_id "
             "WHERE d.name = ? AND m.minute >= ? AND m.minute < ? ORDER BY m.minute", [domain, start, end])
-        missing = []
+        missing: list[int] = []
         expected = start
         for (minute,) in present:
             if minute != expected:
@@ -342,18 +351,18 @@ class Storage:
             [domain, json.dumps(list(minutes))])
         return {minute: (req, err) for minute, req, err in rows}
 
-    def minute_rows(self, domain: str, start: int, end: int) -> list[dict]:
+    def minute_rows(self, domain: str, start: int, end: int) -> list[Row]:
         cols = ", ".join(f"m.{c}" for c in COUNT_COLUMNS)
         cursor = self.db.execute(
             f"SELECT m.minute, {cols} FROM minute_counts m JOIN domains d ON d.id = m.domain_id "
             f"WHERE d.name = ? AND m.minute >= ? AND m.minute < ? ORDER BY m.minute", [domain, start, end])
         names = ("minute",) + COUNT_COLUMNS
-        return [dict(zip(names, row)) for row in cursor]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
 
     # --- windows, notices, audit ------------------------------------------------------------
 
-    def _audit(self, actor: str, action: str, entity: str, entity_id: str, before: dict | None,
-               after: dict | None, reason: str) -> None:
+    def _audit(self, actor: str, action: str, entity: str, entity_id: str, before: Row | None,
+               after: Row | None, reason: str) -> None:
         self.db.execute(
             "INSERT INTO audit_log (at, actor, action, entity, entity_id, before, after, reason) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -361,14 +370,14 @@ class Storage:
              json.dumps(before, sort_keys=True) if before is not None else None,
              json.dumps(after, sort_keys=True) if after is not None else None, reason])
 
-    def _window_row(self, window_id: int) -> dict | None:
+    def _window_row(self, window_id: int) -> Row | None:
         row = self.db.execute("SELECT id, kind, domains, contracts, start, \"end\", announced_at, reason, "
                               "created_at, created_by FROM windows WHERE id = ?", [window_id]).fetchone()
         if row is None:
             return None
         keys = ("id", "kind", "domains", "contracts", "start", "end", "announced_at", "reason", "created_at",
                 "created_by")
-        record = dict(zip(keys, row))
+        record = dict(zip(keys, row, strict=True))
         record["domains"] = json.loads(record["domains"])
         record["contracts"] = json.loads(record["contracts"])
         return record
@@ -381,12 +390,12 @@ class Storage:
                 [window.kind, json.dumps(list(window.domains)), json.dumps(list(window.contracts)),
                  _iso(window.start), _iso(window.end), _iso(window.announced_at), window.reason,
                  self._now(), actor])
-            window_id = cursor.lastrowid
+            window_id = _inserted_id(cursor)
             self._audit(actor, "add", "window", str(window_id), None, self._window_row(window_id),
                         reason or window.reason)
         return window_id
 
-    def end_window(self, window_id: int, end: datetime, *, actor: str, reason: str) -> dict:
+    def end_window(self, window_id: int, end: datetime, *, actor: str, reason: str) -> Row:
         with self.db.atomic():
             before = self._window_row(window_id)
             if before is None:
@@ -396,6 +405,7 @@ class Storage:
                 raise InputError(f"the end {end.isoformat()} is not after the window's start {before['start']}")
             self.db.execute("UPDATE windows SET \"end\" = ? WHERE id = ?", [end.isoformat(), window_id])
             after = self._window_row(window_id)
+            assert after is not None  # updated in this transaction
             self._audit(actor, "end", "window", str(window_id), before, after, reason)
         return after
 
@@ -404,6 +414,7 @@ class Storage:
         result = []
         for (window_id,) in rows:
             r = self._window_row(window_id)
+            assert r is not None  # listed in this transaction
             result.append(Window(
                 kind=r["kind"], start=datetime.fromisoformat(r["start"]),
                 end=datetime.fromisoformat(r["end"]) if r["end"] else None, reason=r["reason"],
@@ -419,7 +430,7 @@ class Storage:
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [notice.contract, notice.domain, notice.at.isoformat(), notice.kind, notice.note,
                  self._now(), actor])
-            notice_id = cursor.lastrowid
+            notice_id = _inserted_id(cursor)
             after = {"id": notice_id, "contract": notice.contract, "domain": notice.domain,
                      "at": notice.at.isoformat(), "kind": notice.kind, "note": notice.note}
             self._audit(actor, "add", "notice", str(notice_id), None, after,
@@ -431,13 +442,13 @@ class Storage:
         return [Notice(contract=c, at=datetime.fromisoformat(at), kind=k, domain=d, note=note, id=f"db-{i}",
                        source="database") for i, c, d, at, k, note in rows]
 
-    def audit_rows(self) -> list[dict]:
+    def audit_rows(self) -> list[Row]:
         cursor = self.db.execute("SELECT id, at, actor, action, entity, entity_id, before, after, reason "
                                  "FROM audit_log ORDER BY id")
         keys = ("id", "at", "actor", "action", "entity", "entity_id", "before", "after", "reason")
         rows = []
         for row in cursor:
-            record = dict(zip(keys, row))
+            record = dict(zip(keys, row, strict=True))
             for key in ("before", "after"):
                 record[key] = json.loads(record[key]) if record[key] else None
             rows.append(record)

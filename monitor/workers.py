@@ -10,9 +10,10 @@ import asyncio
 import logging
 import multiprocessing
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Callable
+from multiprocessing.process import BaseProcess
 
 import aiohttp
 
@@ -102,7 +103,7 @@ class ProbeWorkers:
         self.max_concurrency = max(1, max_concurrency // processes)
         self.on_batch = on_batch
         self.context = multiprocessing.get_context("spawn")  # no inherited loop, threads or sockets
-        self.workers: list[tuple[multiprocessing.Process, Connection]] = []
+        self.workers: list[tuple[BaseProcess, Connection]] = []
         self.pumps: list[asyncio.Future[None]] = []
         self.stopping = False
 

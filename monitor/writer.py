@@ -4,7 +4,8 @@ milliseconds) and no two pieces of work interleave on the one connection."""
 from __future__ import annotations
 
 import asyncio
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from monitor.storage import Storage
 

@@ -186,7 +186,7 @@ class ProbeSpec:
             )
         if not parsed.host:
             raise ValueError(f"url {self.url!r} has no host")
-        kind = self.kind
+        kind: str | None = self.kind
         if kind is None:
             kind = _SCHEME_KIND[scheme]
             set_("kind", kind)
@@ -218,10 +218,10 @@ class ProbeSpec:
         if isinstance(raw_headers, (str, bytes)) or not isinstance(raw_headers, Iterable):
             raise ValueError(f"headers must be a sequence of (name, value) pairs, got {raw_headers!r}")
         headers = []
-        for pair in raw_headers:
-            if isinstance(pair, (str, bytes)) or not isinstance(pair, Iterable):
-                raise ValueError(f"each header must be a (name, value) pair, got {pair!r}")
-            pair = tuple(pair)
+        for raw_pair in raw_headers:
+            if isinstance(raw_pair, (str, bytes)) or not isinstance(raw_pair, Iterable):
+                raise ValueError(f"each header must be a (name, value) pair, got {raw_pair!r}")
+            pair = tuple(raw_pair)
             if len(pair) != 2:
                 raise ValueError(f"each header must be a (name, value) pair, got {pair!r}")
             name, value = pair

@@ -33,9 +33,9 @@ import aiohttp
 from aiohttp import http_exceptions
 from multidict import CIMultiDict
 
+from .base import Outcome, ProbeResult, ProbeSpec
 from .reasons import LOCAL_RESOURCE_ERRNOS, describe_oserror, seconds, shorten
 from .stopwatch import Stopwatch
-from .base import ProbeResult, ProbeSpec
 
 __all__ = ["USER_AGENT", "http_probe"]
 
@@ -148,7 +148,7 @@ def _status_text(status: int) -> str:
         return f"HTTP {status}"
 
 
-def _status_outcome(status: int) -> str:
+def _status_outcome(status: int) -> Outcome:
     if 400 <= status <= 499:
         return "client_error"
     return "server_error"  # 5xx, and any unexpected 1xx/2xx/3xx or nonstandard status
@@ -166,7 +166,7 @@ def _target(spec: ProbeSpec) -> str:
     return f"{spec.host}:{spec.port}"
 
 
-def classify_exception(exc: BaseException, spec: ProbeSpec) -> tuple[str, str]:
+def classify_exception(exc: BaseException, spec: ProbeSpec) -> tuple[Outcome, str]:
     """Map an exception raised while probing ``spec`` to ``(outcome, reason)``."""
     if isinstance(exc, TimeoutError):
         return "timeout", f"timed out after {seconds(spec.timeout_seconds)}"

@@ -5,10 +5,10 @@ import asyncio
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
-from .reasons import seconds, shorten
-from .stopwatch import Stopwatch
 from .base import Probe, ProbeResult, ProbeSpec
 from .http import http_probe
+from .reasons import seconds, shorten
+from .stopwatch import Stopwatch
 from .tcp import tcp_probe
 
 if TYPE_CHECKING:  # pragma: no cover - typing only

@@ -3,7 +3,7 @@ start is part of its result; its latency is measured on the monotonic clock."""
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .base import Outcome, ProbeResult
 from .reasons import shorten
@@ -15,7 +15,7 @@ class Stopwatch:
     __slots__ = ("started_at", "_t0", "status")
 
     def __init__(self) -> None:
-        self.started_at = datetime.now(timezone.utc)
+        self.started_at = datetime.now(UTC)
         self._t0 = time.monotonic()
         self.status: int | None = None
 

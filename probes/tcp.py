@@ -13,9 +13,9 @@ import errno
 import socket
 from typing import TYPE_CHECKING
 
+from .base import ProbeResult, ProbeSpec
 from .reasons import LOCAL_RESOURCE_ERRNOS, describe_oserror, seconds, shorten
 from .stopwatch import Stopwatch
-from .base import ProbeResult, ProbeSpec
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import aiohttp

@@ -4,23 +4,39 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from fractions import Fraction
-from typing import Iterable, Mapping, Protocol, Sequence
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from reports.compensation import (
+    Amount,
+    add_months,
+    billing_month,
+    claim_deadline,
+    currency_unit,
+    days_credit,
+    percent_credit,
+    truncated_percent,
+)
 from reports.contracts import Contract, ContractBook, Notice, Window
 from reports.errors import InputError
 from reports.fields import epoch_seconds
-from reports.minutes import (Count, ExclusionSpan, ScopeAccount, Thresholds, account_scope,
-                             first_minute_starting_at_or_after, minute_of)
-from reports.compensation import (Amount, add_months, billing_month, claim_deadline, currency_unit,
-                                  days_credit, percent_credit, truncated_percent)
+from reports.minutes import (
+    Count,
+    ExclusionSpan,
+    ScopeAccount,
+    Thresholds,
+    account_scope,
+    first_minute_starting_at_or_after,
+    minute_of,
+)
 from reports.regimes import Regime, Tier, format_percent
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 # An outage that began before the month still counts from a notice given before the month
 # began (notice-based regimes); this is how far back such an outage is followed.
@@ -66,7 +82,7 @@ def minute_to_index(moment: datetime) -> int:
     return (moment - EPOCH) // timedelta(minutes=1)
 
 
-def minute_start(minute: int, tz: ZoneInfo | timezone = timezone.utc) -> datetime:
+def minute_start(minute: int, tz: ZoneInfo | timezone = UTC) -> datetime:
     return (EPOCH + timedelta(minutes=minute)).astimezone(tz)
 
 
@@ -93,7 +109,7 @@ class ReportWarning:
     message: str
     scope: str | None = None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, str | None]:
         return {"code": self.code, "scope": self.scope, "message": self.message}
 
 
@@ -202,8 +218,10 @@ def _price_scope(contract: Contract, regime: Regime, period: Period, tz: ZoneInf
     eligible = contract.plan in regime.eligible_plans
     if credit and eligible:
         if regime.credit_unit == "days":
-            divisor = contract.day_divisor or regime.day_divisor
-            divisor = period.days if divisor == "month" else divisor
+            setting = contract.day_divisor or regime.day_divisor
+            divisor = setting if isinstance(setting, int) else period.days  # "month": the days of this one
+            if contract.unit_price is None:
+                raise ValueError(f"contract {contract.id} has no unit_price for the days-credit regime {regime.name}")
             if licenses is None:
                 warnings.append(ReportWarning("licenses_unknown", f"no licence count on {resolution}: the amount "
                                         f"cannot be computed; add [[contract.licenses]] since = ...", name))
@@ -213,6 +231,9 @@ def _price_scope(contract: Contract, regime: Regime, period: Period, tz: ZoneInf
                                      licenses=licenses, currency=contract.currency, rounding=regime.rounding,
                                      unit=unit)
         else:
+            if fee is None:
+                raise ValueError(f"contract {contract.id} has no monthly_fee for {name} (percent-credit regime "
+                                 f"{regime.name})")
             amount = percent_credit(fee, credit, currency=contract.currency, rounding=regime.rounding, unit=unit)
     elif credit and not eligible:
         warnings.append(ReportWarning(
@@ -220,9 +241,9 @@ def _price_scope(contract: Contract, regime: Regime, period: Period, tz: ZoneInf
             f"(eligible: {', '.join(sorted(regime.eligible_plans))}): the tier would give {credit}"
             f"{' days' if regime.credit_unit == 'days' else '%'}, nothing is owed", name))
 
-    if capped:
-        warnings.append(ReportWarning("credit_capped", f"the tier gives {tier.credit} but {regime.name} caps the credit "
-                                f"at {regime.cap} a month", name))
+    if capped and tier is not None:
+        warnings.append(ReportWarning("credit_capped", f"the tier gives {tier.credit} but {regime.name} caps the "
+                                      f"credit at {regime.cap} a month", name))
     if worst_credit != credit:
         warnings.append(ReportWarning(
             "coverage_too_low", f"{account.unknown_minutes} unknown minutes: availability is "
@@ -247,7 +268,8 @@ def _price_scope(contract: Contract, regime: Regime, period: Period, tz: ZoneInf
                                     f"{w.reason}) has no recorded announcement; it stays excluded "
                                     f"({use.minutes} minutes) but its notice must be evidenced", name))
         elif w.start - w.announced_at < timedelta(days=regime.maintenance_notice_days):
-            warnings.append(ReportWarning("maintenance_short_notice", f"maintenance window {w.id} ({w.start.isoformat()}, "
+            warnings.append(ReportWarning(
+                "maintenance_short_notice", f"maintenance window {w.id} ({w.start.isoformat()}, "
                                     f"{w.reason}) was announced {w.announced_at.isoformat()}, less than "
                                     f"{regime.maintenance_notice_days} days ahead; it stays excluded "
                                     f"({use.minutes} minutes) as a short-notice window", name))

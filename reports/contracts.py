@@ -4,10 +4,10 @@ unavailability, and the ContractBook that gathers what the accounting needs. Pur
 files, the database and report evidence are turned into these by their own readers."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Mapping
 
 from reports.minutes import EXCLUSION_KINDS, Thresholds
 from reports.regimes import Regime

@@ -44,11 +44,12 @@ import functools
 import hashlib
 import html
 import json
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from fractions import Fraction
 from importlib import metadata
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from reports.accounting import OUTAGE_LOOKBACK_MINUTES, ContractResult, account_contract, month_period
 from reports.contracts import Contract, LicenseStep, Notice, ServiceFee, Window
@@ -77,15 +78,15 @@ def software_version() -> str:
         return "unknown"
 
 
-def _money(value) -> str | None:
+def _money(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
-def _instant(moment) -> str | None:
+def _instant(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
 
 
-def compact_minutes(minutes: Mapping[int, Any]) -> tuple[list[list[int]], list[list[int]]]:
+def compact_minutes(minutes: Mapping[int, Count]) -> tuple[list[list[int]], list[list[int]]]:
     """(gaps, minutes): runs of zero-count minutes as [start, end_exclusive], the rest as
     [minute, requests, errors]."""
     gaps: list[list[int]] = []
@@ -102,9 +103,9 @@ def compact_minutes(minutes: Mapping[int, Any]) -> tuple[list[list[int]], list[l
     return gaps, rows
 
 
-def expand_minutes(scope: Mapping[str, Any]) -> dict:
+def expand_minutes(scope: Mapping[str, Any]) -> dict[int, Count]:
     """The detector's mapping back from a scope's "gaps" and "minutes"."""
-    result = {}
+    result: dict[int, Count] = {}
     for start, end in scope.get("gaps", ()):
         for m in range(int(start), int(end)):
             result[m] = Count(0, 0)
@@ -184,7 +185,8 @@ class EvidenceSource:
     def __init__(self, scopes: Sequence[Mapping[str, Any]]):
         self._scopes = {tuple(s["domains"]): (expand_minutes(s), tuple(s["range"])) for s in scopes}
 
-    def scope_minutes(self, domains, thresholds, start: int, end: int, gaps_from: int | None = None) -> dict:
+    def scope_minutes(self, domains: Sequence[str], thresholds: Thresholds, start: int, end: int,
+                      gaps_from: int | None = None) -> dict[int, Count]:
         key = tuple(domains)
         if key not in self._scopes:
             raise EvidenceError(f"no minutes recorded for the scope of {', '.join(key)}")
@@ -194,18 +196,29 @@ class EvidenceSource:
         return {m: c for m, c in minutes.items() if start <= m < end}
 
 
-def _decimal(value) -> Decimal | None:
+def _decimal(value: object) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
-def _dt(value) -> datetime | None:
+def _amount(value: object) -> Decimal:
+    if value is None:
+        raise EvidenceError("an amount is missing")
+    return Decimal(str(value))
+
+
+def _dt(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
-def recompute(evidence: dict) -> ContractResult:
+def _instant_of(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def recompute(evidence: Any) -> ContractResult:
     """The contract's month computed again from its evidence alone: no storage, no config."""
     if not isinstance(evidence, dict) or evidence.get("schema") != SCHEMA:
-        raise EvidenceError(f"not {SCHEMA} evidence (schema {evidence.get('schema') if isinstance(evidence, dict) else None!r})")
+        schema = evidence.get("schema") if isinstance(evidence, dict) else None
+        raise EvidenceError(f"not {SCHEMA} evidence (schema {schema!r})")
     try:
         problems = Problems()
         rdata = evidence["regime"]
@@ -221,15 +234,15 @@ def recompute(evidence: dict) -> ContractResult:
             licenses=tuple(LicenseStep(date.fromisoformat(s["since"]) if s["since"] else None, int(s["count"]))
                            for s in c["licenses"]),
             monthly_fee=_decimal(c["monthly_fee"]),
-            services=tuple(ServiceFee(s["domain"], _decimal(s["monthly_fee"])) for s in c["services"]),
+            services=tuple(ServiceFee(s["domain"], _amount(s["monthly_fee"])) for s in c["services"]),
             awareness=c["awareness"], timezone=c["timezone"], billing_day=c["billing_day"],
             day_divisor=c["day_divisor"])
         period = month_period(evidence["period"], evidence["timezone"])
-        windows = [Window(kind=w["kind"], start=_dt(w["start"]), end=_dt(w["end"]), reason=w["reason"],
+        windows = [Window(kind=w["kind"], start=_instant_of(w["start"]), end=_dt(w["end"]), reason=w["reason"],
                           domains=tuple(w["domains"]), contracts=tuple(w["contracts"]),
                           announced_at=_dt(w["announced_at"]), id=w["id"], source=w["source"])
                    for w in evidence["windows"]]
-        notices = [Notice(contract=n["contract"], at=_dt(n["at"]), kind=n["kind"], domain=n["domain"],
+        notices = [Notice(contract=n["contract"], at=_instant_of(n["at"]), kind=n["kind"], domain=n["domain"],
                           note=n["note"], id=n["id"], source=n["source"]) for n in evidence["notices"]]
         thresholds = {}
         for s in evidence["scopes"]:

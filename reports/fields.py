@@ -6,10 +6,10 @@ one pass reports every error instead of stopping at the first. Pure: no I/O, no 
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import Any
+from typing import Any, overload
 
 KeyPath = tuple[str | int, ...]
 """Where a value sits in a nested document: ("contract", 0, "regime")."""
@@ -60,6 +60,7 @@ def money(value: Any, path: KeyPath, problems: Problems) -> Decimal | None:
         problems.add(path, f"money must be written as a string or an integer, not a float "
                            f"(write \"{value}\"): floats cannot hold decimal amounts exactly")
         return None
+    amount: Decimal | None
     if isinstance(value, int):
         amount = Decimal(value)
     elif isinstance(value, str):
@@ -164,12 +165,12 @@ def calendar_date(value: Any, path: KeyPath, problems: Problems) -> date | None:
 
 
 def utc_iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def epoch_seconds(moment: datetime) -> Fraction:
     """Exact seconds since the epoch (microseconds kept) for minute arithmetic."""
-    delta = moment - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
     return Fraction(delta.days * 86400 + delta.seconds) + Fraction(delta.microseconds, 1_000_000)
 
 
@@ -182,7 +183,7 @@ class TableReader:
         if not isinstance(data, dict):
             problems.add(self.path, f"expected a {what}, got {type(data).__name__}")
             data = {}
-        self.data = data
+        self.data: dict[str, Any] = data
         self.seen: set[str] = set()
 
     def has(self, key: str) -> bool:
@@ -195,8 +196,18 @@ class TableReader:
     def key(self, key: str) -> KeyPath:
         return self.path + (key,)
 
+    @overload
+    def text(self, key: str, default: str, *, required: bool = False,
+             choices: tuple[str, ...] | None = None) -> str: ...
+
+    @overload
+    def text(self, key: str, default: None = None, *, required: bool = False,
+             choices: tuple[str, ...] | None = None) -> str | None: ...
+
     def text(self, key: str, default: str | None = None, *, required: bool = False,
-            choices: tuple[str, ...] | None = None) -> str | None:
+             choices: tuple[str, ...] | None = None) -> str | None:
+        """The string at `key`; `default` when it is absent or wrong (a problem is recorded
+        when it is wrong, or absent and `required`)."""
         self.seen.add(key)
         if key not in self.data:
             if required:
@@ -211,8 +222,16 @@ class TableReader:
             return default
         return value
 
+    @overload
+    def integer(self, key: str, default: int, *, required: bool = False,
+                minimum: int | None = None, maximum: int | None = None) -> int: ...
+
+    @overload
+    def integer(self, key: str, default: None = None, *, required: bool = False,
+                minimum: int | None = None, maximum: int | None = None) -> int | None: ...
+
     def integer(self, key: str, default: int | None = None, *, required: bool = False,
-            minimum: int | None = None, maximum: int | None = None) -> int | None:
+                minimum: int | None = None, maximum: int | None = None) -> int | None:
         self.seen.add(key)
         if key not in self.data:
             if required:

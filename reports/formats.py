@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from fractions import Fraction
-from typing import Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from reports.accounting import ContractResult, ScopeResult, minute_start
@@ -24,7 +25,7 @@ def _iso_date(day: date | None) -> str | None:
     return day.isoformat() if day else None
 
 
-def scope_json(result: ContractResult, scope: ScopeResult) -> dict:
+def scope_json(result: ContractResult, scope: ScopeResult) -> dict[str, Any]:
     tz = ZoneInfo(result.period.timezone)
     account = scope.account
     days = result.regime.credit_unit == "days"
@@ -74,7 +75,7 @@ def scope_json(result: ContractResult, scope: ScopeResult) -> dict:
     }
 
 
-def contract_json(result: ContractResult) -> dict:
+def contract_json(result: ContractResult) -> dict[str, Any]:
     c, regime, period = result.contract, result.regime, result.period
     return {
         "id": c.id,
@@ -99,7 +100,7 @@ def contract_json(result: ContractResult) -> dict:
     }
 
 
-def report_json(period_label: str, results: Sequence[ContractResult]) -> dict:
+def report_json(period_label: str, results: Sequence[ContractResult]) -> dict[str, Any]:
     """The JSON report: each contract's figures plus the evidence they were computed from and its
     digest, so that `slamon report --verify FILE` can recompute them."""
     contracts = []
@@ -136,7 +137,8 @@ def contract_markdown(result: ContractResult) -> str:
             f"| Credit owed | **{_money(result.credit_amount, c.currency)}** |",
             f"| Claim deadline | {result.claim_deadline or 'none set by the contract'} |",
             f"| Credit applies | {result.credit_applies or 'on agreement / claim'}"
-            + (f" (billing month {result.billing_month[0]} to {result.billing_month[1]})" if result.billing_month else "")
+            + (f" (billing month {result.billing_month[0]} to {result.billing_month[1]})"
+               if result.billing_month else "")
             + " |", ""]
     for scope in result.scopes:
         a = scope.account

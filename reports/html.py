@@ -23,10 +23,11 @@ id="slamon-evidence">`` (build_evidence), ``<script type="application/json" id="
 from __future__ import annotations
 
 import bisect
-from datetime import date, datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -34,10 +35,14 @@ from markupsafe import Markup
 
 from reports import i18n
 from reports.accounting import ContractResult, ScopeResult, exclusion_span, minute_start, minute_to_index
+from reports.contracts import NOTICE_KINDS
 from reports.evidence import build_evidence, evidence_digest, figure_attrs, script_json
 from reports.formats import contract_json
-from reports.minutes import EXCLUSION_KINDS, exclusion_lookup
+from reports.minutes import EXCLUSION_KINDS, Outage, exclusion_lookup
 from reports.regimes import format_percent
+
+View = dict[str, Any]  # what a template renders: texts already localized, geometry computed
+_END = "end"  # past the last minute of a timeline: ends the last run
 
 # heat-map colour scale: (least counted minutes of the day, fill)
 HEAT_LEVELS = ((0, "#e6f4ea"), (1, "#fde7c8"), (10, "#f9b26c"), (60, "#e4572e"), (240, "#9b1c1c"))
@@ -116,7 +121,7 @@ def _heat_fill(counted: int) -> tuple[int, str]:
     return level, HEAT_LEVELS[level][1]
 
 
-def heatmap_view(result: ContractResult, scope: ScopeResult, classes: dict[int, str], lang: str) -> dict:
+def heatmap_view(result: ContractResult, scope: ScopeResult, classes: dict[int, str], lang: str) -> View:
     period = result.period
     tz = ZoneInfo(period.timezone)
     first = period.start_local.date()
@@ -130,16 +135,16 @@ def heatmap_view(result: ContractResult, scope: ScopeResult, classes: dict[int, 
     offset = first.weekday()  # Monday first
     names = i18n.weekday_names(lang)
     cells = []
-    for i, (day, counts) in enumerate(zip(days, per_day)):
+    for i, (day, counts) in enumerate(zip(days, per_day, strict=True)):
         col, row = (offset + i) % 7, (offset + i) // 7
         x, y = col * (CELL_W + CELL_GAP), HEAD_H + row * (CELL_H + CELL_GAP)
         level, fill = _heat_fill(counts["counted"])
         tip = [i18n.format_date(day, lang), f"{i18n.t('class.counted', lang)}: "
-               f"{i18n.t('minutes_unit', lang, n=i18n.format_number(counts['counted'], lang))}"]
+               f"{_minutes_text(counts['counted'], lang)}"]
         for key, label in (("before_notice", "class.before_notice"), ("excluded", "class.excluded"),
                            ("unknown", "class.unknown")):
             if counts[key]:
-                tip.append(f"{i18n.t(label, lang)}: {i18n.t('minutes_unit', lang, n=i18n.format_number(counts[key], lang))}")
+                tip.append(f"{i18n.t(label, lang)}: {_minutes_text(counts[key], lang)}")
         cells.append({
             "date": day.isoformat(), "day": day.day, "x": _num(x), "y": _num(y), "w": CELL_W, "h": CELL_H,
             "tx": _num(x + 4), "ty": _num(y + 13), "mx": _num(x + CELL_W - 4), "my": _num(y + CELL_H - 5),
@@ -153,7 +158,7 @@ def heatmap_view(result: ContractResult, scope: ScopeResult, classes: dict[int, 
     legend_y = HEAD_H + rows * (CELL_H + CELL_GAP) + 6
     legend = []
     labels = [i18n.t("legend.none", lang), "1–9", "10–59", "60–239", "240+"]
-    for i, ((_, fill), label) in enumerate(zip(HEAT_LEVELS, labels)):
+    for i, ((_, fill), label) in enumerate(zip(HEAT_LEVELS, labels, strict=True)):
         legend.append({"x": _num(i * 66), "fill": fill, "label": label if i == 0 else
                        i18n.t("minutes_unit", lang, n=label)})
     return {
@@ -168,6 +173,17 @@ def heatmap_view(result: ContractResult, scope: ScopeResult, classes: dict[int, 
 
 # --- outage timelines ---------------------------------------------------------------------------
 
+def _minutes_text(n: int, lang: str) -> str:
+    """"12 min" / "12分" / "12분"."""
+    return i18n.t("minutes_unit", lang, n=i18n.format_number(n, lang))
+
+
+def _utc_offset(moment: datetime) -> timedelta:
+    offset = moment.utcoffset()
+    assert offset is not None  # minute_start gives aware datetimes
+    return offset
+
+
 def _tick_step(span: int) -> int:
     for step in TICK_STEPS:
         if span / step <= 8:
@@ -175,8 +191,8 @@ def _tick_step(span: int) -> int:
     return TICK_STEPS[-1]
 
 
-def timeline_view(result: ContractResult, scope: ScopeResult, outage, classes: dict[int, str], index: int,
-                  lang: str) -> dict:
+def timeline_view(result: ContractResult, scope: ScopeResult, outage: Outage, classes: dict[int, str], index: int,
+                  lang: str) -> View:
     period = result.period
     tz = ZoneInfo(period.timezone)
     length = outage.end_minute - outage.start_minute
@@ -194,10 +210,11 @@ def timeline_view(result: ContractResult, scope: ScopeResult, outage, classes: d
             return "outside"
         return None
 
-    segments, totals = [], {}
+    segments: list[View] = []
+    totals: dict[str, int] = {}
     run_start, run_cls = a0, cls_of(a0)
     for minute in range(a0 + 1, a1 + 1):
-        cls = cls_of(minute) if minute < a1 else object()
+        cls = cls_of(minute) if minute < a1 else _END
         if cls != run_cls:
             if run_cls is not None:
                 n = minute - run_start
@@ -206,10 +223,10 @@ def timeline_view(result: ContractResult, scope: ScopeResult, outage, classes: d
                                  "w": _num(max(n * scale, 0.5)), "fill": SEGMENT_FILLS[run_cls],
                                  "title": f"{_class_label(run_cls, lang)}: "
                                           f"{minute_start(run_start, tz):%H:%M}–{minute_start(minute, tz):%H:%M} "
-                                          f"({i18n.t('minutes_unit', lang, n=i18n.format_number(n, lang))})"})
+                                          f"({_minutes_text(n, lang)})"})
             run_start, run_cls = minute, cls
     step = _tick_step(a1 - a0)
-    offset = int(minute_start(a0, tz).utcoffset().total_seconds() // 60)
+    offset = int(_utc_offset(minute_start(a0, tz)).total_seconds() // 60)
     ticks = []
     first_tick = a0 + (-(a0 + offset)) % step
     for minute in range(first_tick, a1 + 1, step):
@@ -217,14 +234,14 @@ def timeline_view(result: ContractResult, scope: ScopeResult, outage, classes: d
         label = f"{local:%H:%M}" if step < 1440 else f"{local:%m-%d}"
         ticks.append({"x": x(minute), "label": label})
     notices = []
-    for n in scope.notices:
-        m = int(n.at.timestamp() // 60)
-        if a0 <= m <= a1:
-            notices.append({"x": x(m), "label": f"{i18n.t('notice.' + n.kind, lang) if n.kind in ('customer', 'provider') else n.kind} "
-                                                f"{n.at.astimezone(tz):%H:%M}"})
+    for notice in scope.notices:
+        at = int(notice.at.timestamp() // 60)
+        if a0 <= at <= a1:
+            kind = i18n.t("notice." + notice.kind, lang) if notice.kind in NOTICE_KINDS else notice.kind
+            notices.append({"x": x(at), "label": f"{kind} {notice.at.astimezone(tz):%H:%M}"})
     start_local, end_local = minute_start(outage.start_minute, tz), minute_start(outage.end_minute, tz)
     legend = [{"fill": SEGMENT_FILLS[c], "cls": c.replace(":", "-"),
-               "label": f"{_class_label(c, lang)}: {i18n.t('minutes_unit', lang, n=i18n.format_number(totals[c], lang))}"}
+               "label": f"{_class_label(c, lang)}: {_minutes_text(totals[c], lang)}"}
               for c in SEGMENT_FILLS if c in totals]
     return {
         "id": f"outage-{scope.name}-{index}", "index": index,
@@ -250,21 +267,24 @@ def _iso_local(text: str | None, tz: ZoneInfo, lang: str) -> str:
     return i18n.format_datetime(datetime.fromisoformat(text).astimezone(tz), lang)
 
 
-def _credit_text(result: ContractResult, scope_data: dict, lang: str) -> str:
+def _credit_text(result: ContractResult, scope_data: View, lang: str) -> str:
     if result.regime.credit_unit == "days":
         return i18n.t("credit_days", lang, n=scope_data["credit_days"])
     return i18n.t("credit_percent", lang, n=scope_data["credit_percent"])
 
 
-def scope_view(result: ContractResult, scope: ScopeResult, data: dict, lang: str) -> dict:
+def scope_view(result: ContractResult, scope: ScopeResult, data: View, lang: str) -> View:
     tz = ZoneInfo(result.period.timezone)
     currency = result.contract.currency
     classes = minute_classes(result, scope)
     account = scope.account
-    fmt = lambda n: i18n.format_number(n, lang)  # noqa: E731
+    def fmt(n: int) -> str:
+        return i18n.format_number(n, lang)
+
     # (label, shown, data-figure name or None, raw value)
-    minutes_rows = [(i18n.t("class.up", lang), fmt(account.up_minutes), None, None),
-                    (i18n.t("class.counted", lang), fmt(account.downtime_minutes), None, None)]
+    minutes_rows: list[tuple[str, str, str | None, int | None]] = [
+        (i18n.t("class.up", lang), fmt(account.up_minutes), None, None),
+        (i18n.t("class.counted", lang), fmt(account.downtime_minutes), None, None)]
     minutes_rows += [(f"{i18n.t('class.excluded', lang)}: {i18n.t('kind.' + k, lang)}",
                       fmt(account.excluded_minutes[k]), None, None)
                      for k in EXCLUSION_KINDS if account.excluded_minutes[k]]
@@ -274,14 +294,15 @@ def scope_view(result: ContractResult, scope: ScopeResult, data: dict, lang: str
                       data["unknown_minutes"])]
     total = result.period.total_minutes
     outages = []
-    for o, od in zip(account.outages, data["outages"]):
+    for o, od in zip(account.outages, data["outages"], strict=True):
         outages.append({"start": _iso_local(od["start"], tz, lang), "end": _iso_local(od["end"], tz, lang),
                         "down": fmt(o.end_minute - o.start_minute), "counted": fmt(od["counted_minutes"]),
                         "before_notice": fmt(od["before_notice_minutes"])})
     windows = [{"id": w["id"], "kind": i18n.t("kind." + w["kind"], lang), "kind_code": w["kind"],
                 "start": _iso_local(w["start"], tz, lang),
                 "end": _iso_local(w["end"], tz, lang) if w["end"] else i18n.t("open_end", lang),
-                "announced": _iso_local(w["announced_at"], tz, lang) if w["announced_at"] else i18n.t("not_announced", lang),
+                "announced": (_iso_local(w["announced_at"], tz, lang) if w["announced_at"]
+                              else i18n.t("not_announced", lang)),
                 "announced_raw": w["announced_at"] or "", "minutes": fmt(w["excluded_minutes"]), "reason": w["reason"]}
                for w in data["excluded_windows"]]
     notices = [{"kind": i18n.t("notice." + n["kind"], lang) if n["kind"] in ("customer", "provider") else n["kind"],
@@ -311,7 +332,7 @@ def scope_view(result: ContractResult, scope: ScopeResult, data: dict, lang: str
     }
 
 
-def claim_view(result: ContractResult, data: dict, scopes: list[dict], lang: str) -> dict:
+def claim_view(result: ContractResult, data: View, scopes: list[View], lang: str) -> View:
     """The claim, written the way the contract asks for it (see reports/i18n.py claim.*)."""
     regime, period = result.regime, result.period
     name = regime.name
@@ -355,8 +376,9 @@ def claim_view(result: ContractResult, data: dict, scopes: list[dict], lang: str
         view["owed"] = bool(view["items"])
     elif name in ("lineworks", "kddi"):
         s = scopes[0]
+        amount = i18n.format_money(result.credit_amount, currency, lang)
         paragraphs = [i18n.t("claim.lw.request", lang, month=month, availability=s["availability"], target=target,
-                             days=s["data"]["credit_days"], amount=i18n.format_money(result.credit_amount, currency, lang))]
+                             days=s["data"]["credit_days"], amount=amount)]
         if deadline:
             paragraphs.append(i18n.t("claim.lw.deadline", lang, deadline=deadline))
         if applies:
@@ -384,13 +406,15 @@ def claim_view(result: ContractResult, data: dict, scopes: list[dict], lang: str
     return view
 
 
-def report_view(result: ContractResult, lang: str, revision: int, diff: Sequence[str]) -> dict:
+def report_view(result: ContractResult, lang: str, revision: int, diff: Sequence[str]) -> View:
     c, regime, period = result.contract, result.regime, result.period
     data = contract_json(result)
     evidence = build_evidence(result)
     digest = evidence_digest(evidence)
-    scopes = [scope_view(result, scope, sd, lang) for scope, sd in zip(result.scopes, data["scopes"])]
-    t = lambda key, **kw: i18n.t(key, lang, **kw)  # noqa: E731
+    scopes = [scope_view(result, scope, sd, lang) for scope, sd in zip(result.scopes, data["scopes"], strict=True)]
+    def t(key: str, **kw: Any) -> str:
+        return i18n.t(key, lang, **kw)
+
     billing = (t("billing_month", start=i18n.format_date(result.billing_month[0], lang),
                  end=i18n.format_date(result.billing_month[1], lang)) if result.billing_month else None)
     end_day = period.end_local.date() - timedelta(days=1)

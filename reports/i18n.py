@@ -22,6 +22,7 @@ from babel.dates import format_skeleton, get_day_names
 from babel.numbers import format_currency, format_decimal
 
 from reports.compensation import MINOR_UNITS
+from reports.regimes import Regime
 
 LANGUAGES = ("en", "ja", "ko")
 LOCALES = {"en": "en_US", "ja": "ja_JP", "ko": "ko_KR"}
@@ -35,11 +36,11 @@ def check_language(lang: str) -> str:
     return lang
 
 
-def default_language(regime) -> str:
+def default_language(regime: Regime) -> str:
     """lineworks/kddi -> ja, lineworks-kr/ncloud-workplace -> ko, custom -> its `language`."""
-    if getattr(regime, "builtin", False) and regime.name in REGIME_LANGUAGES:
+    if regime.builtin and regime.name in REGIME_LANGUAGES:
         return REGIME_LANGUAGES[regime.name]
-    lang = getattr(regime, "language", None) or "en"
+    lang = regime.language or "en"
     return lang if lang in LANGUAGES else "en"
 
 
@@ -53,6 +54,14 @@ def _digits(currency: str) -> int:
     return MINOR_UNITS.get(currency, 2)
 
 
+def _decimals(value: Decimal) -> int:
+    """How many digits a finite decimal has after the point (0 for 5400, 2 for 12.50)."""
+    exponent = value.as_tuple().exponent
+    if not isinstance(exponent, int):  # "n", "N", "F": NaN or infinity, never an amount
+        raise ValueError(f"not a finite amount: {value}")
+    return max(0, -exponent)
+
+
 def format_number(value: int | Decimal | str, lang: str) -> str:
     """An integer count with the locale's grouping: 43,200."""
     return format_decimal(Decimal(value), format="#,##0", locale=locale_of(lang))
@@ -63,7 +72,7 @@ def format_money(amount: Decimal, currency: str, lang: str) -> str:
     an amount with more decimals than the currency's shows them all."""
     amount = Decimal(amount)
     locale = locale_of(lang)
-    places = max(_digits(currency), -amount.as_tuple().exponent if amount.as_tuple().exponent < 0 else 0)
+    places = max(_digits(currency), _decimals(amount))
     pattern = "#,##0" + ("." + "0" * places if places else "")
     number = format_decimal(amount, format=pattern, locale=locale, decimal_quantization=False)
     if lang == "ja" and currency == "JPY":
@@ -80,7 +89,7 @@ def format_percent_text(text: str | None, lang: str) -> str:
     if text is None:
         return "–"
     value = Decimal(text)
-    places = max(0, -value.as_tuple().exponent)
+    places = _decimals(value)
     pattern = "#,##0" + ("." + "0" * places if places else "")
     return format_decimal(value, format=pattern, locale=locale_of(lang), decimal_quantization=False) + "%"
 

@@ -9,9 +9,9 @@ Minutes are integers (UTC epoch seconds // 60). A period is the half-open range
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Callable, Iterable, Mapping, Sequence
 
 EXCLUSION_KINDS = ("maintenance", "customer", "force_majeure", "free")
 # When windows of several kinds cover one minute, the minute carries the first kind in this
@@ -207,7 +207,7 @@ def account_scope(
     outages = []
     downtime = before_notice = 0
     last_counted = None
-    for (start, end), excluded_in_run in zip(runs, run_excluded):
+    for (start, end), excluded_in_run in zip(runs, run_excluded, strict=True):
         if awareness == "detection":
             first_counted = start
         else:

@@ -8,11 +8,13 @@ regimes live in regimes.toml and are parsed by `parse_regime`, the same function
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from importlib import resources
-from typing import Any, Mapping
+from itertools import pairwise
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from reports.fields import KeyPath, Problems, TableReader, percent, ratio_from_percent
@@ -141,11 +143,11 @@ def tier_table_problem(tiers: tuple[Tier, ...]) -> str | None:
     if not tiers:
         return "a regime needs at least one tier"
     ordered = sorted(tiers, key=lambda t: (t.upper is None, t.upper if t.upper is not None else 0))
-    bottom = ordered[0]
-    if bottom.lower is not None and (bottom.lower > 0 or (bottom.lower == 0 and not bottom.lower_inclusive)):
+    lowest = ordered[0].lower
+    if lowest is not None and (lowest > 0 or (lowest == 0 and not ordered[0].lower_inclusive)):
         return (f"the lowest tier must reach down to 0% (its lower bound is "
-                f"{format_percent(ordered[0].lower)}%): availability below it would earn no credit")
-    for low, high in zip(ordered, ordered[1:]):
+                f"{format_percent(lowest)}%): availability below it would earn no credit")
+    for low, high in pairwise(ordered):
         if low.upper is None or high.lower is None or low.upper != high.lower:
             return (f"tiers {low.describe()} and {high.describe()} do not meet: every availability "
                     f"below the top tier must fall in exactly one tier")
@@ -189,8 +191,8 @@ def parse_tier(data: Any, path: KeyPath, problems: Problems) -> Tier | None:
         return None
 
 
-def resolve_extends(name: str, data: dict, path: KeyPath, problems: Problems,
-                    known: Mapping[str, Mapping[str, Any]]) -> dict | None:
+def resolve_extends(name: str, data: Mapping[str, Any], path: KeyPath, problems: Problems,
+                    known: Mapping[str, Mapping[str, Any]]) -> dict[str, Any] | None:
     """Merge a chain of `extends` (a regime's own keys win over its base's), refusing cycles."""
     chain = [name]
     merged = {k: v for k, v in data.items() if k != "extends"}
@@ -201,7 +203,8 @@ def resolve_extends(name: str, data: dict, path: KeyPath, problems: Problems,
                                               f"(known: {', '.join(sorted(known))})")
             return None
         if base_name in chain:
-            problems.add(path + ("extends",), f"regimes extend each other in a cycle: {' -> '.join(chain + [base_name])}")
+            cycle = " -> ".join(chain + [base_name])
+            problems.add(path + ("extends",), f"regimes extend each other in a cycle: {cycle}")
             return None
         chain.append(base_name)
         base = known[base_name]
@@ -278,7 +281,8 @@ def parse_regime(name: str, data: Any, path: KeyPath, problems: Problems,
     problem = tier_table_problem(tiers) if table.has("tiers") and tiers_parsed else None
     if problem:
         problems.add(table.key("tiers"), problem)
-    if len(problems.items) != before:
+    if (len(problems.items) != before or tz is None or scope is None or target is None or credit_unit is None
+            or tax_rate is None):
         return None
     return Regime(
         name=name, title=title, timezone=tz, scope=scope, target=target, credit_unit=credit_unit,
@@ -293,14 +297,17 @@ def parse_regime(name: str, data: Any, path: KeyPath, problems: Problems,
 
 def builtin_regime_tables() -> dict[str, dict[str, Any]]:
     text = resources.files("reports").joinpath("regimes.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)["regime"]
+    tables: dict[str, dict[str, Any]] = tomllib.loads(text)["regime"]
+    return tables
 
 
 def builtin_regimes() -> dict[str, Regime]:
     tables = builtin_regime_tables()
     problems = Problems()
-    regimes = {name: parse_regime(name, data, ("regime", name), problems, tables, builtin=True)
-               for name, data in tables.items()}
-    if problems:  # a broken shipped file is a bug, not a user error
-        raise RuntimeError(f"built-in regimes are invalid: {problems.items}")
-    return regimes  # type: ignore[return-value]
+    regimes: dict[str, Regime] = {}
+    for name, data in tables.items():
+        regime = parse_regime(name, data, ("regime", name), problems, tables, builtin=True)
+        if regime is None:  # a broken shipped file is a bug, not a user error
+            raise RuntimeError(f"built-in regime {name} is invalid: {problems.items}")
+        regimes[name] = regime
+    return regimes

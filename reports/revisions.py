@@ -35,13 +35,13 @@ def snapshot(result: ContractResult) -> Snapshot:
     return Snapshot(evidence, report, evidence_digest(evidence))
 
 
-def _inputs(evidence: dict) -> dict:
+def _inputs(evidence: dict[str, Any]) -> dict[str, Any]:
     """The evidence without the software's version: an upgrade alone is not a revision (unless it
     changes a figure, which the report comparison catches)."""
     return {k: v for k, v in evidence.items() if k != "software"}
 
 
-def figures(report: dict) -> dict:
+def figures(report: dict[str, Any]) -> dict[str, Any]:
     """What a report states, as opposed to how the JSON is laid out (a new key in a newer slamon
     is not a new revision)."""
     return {
@@ -55,7 +55,7 @@ def figures(report: dict) -> dict:
     }
 
 
-def unchanged(revision: dict, snap: Snapshot) -> bool:
+def unchanged(revision: dict[str, Any], snap: Snapshot) -> bool:
     """Does a recomputation give what the stored revision holds? Same evidence (the software's
     version aside) and the same figures; evidence of another schema is compared by figures only."""
     if revision["evidence_digest"] == snap.digest:
@@ -80,17 +80,17 @@ def _span(start: str | None, end: str | None, tz: str) -> str:
     return f"{text}..{e.strftime('%H:%M') if e.date() == s.date() else e.isoformat(timespec='minutes')}"
 
 
-def _window(w: dict, tz: str) -> str:
+def _window(w: dict[str, Any], tz: str) -> str:
     return f"{w['kind']} {_span(w['start'], w['end'], tz)} ({w['reason']})"
 
 
-def _notice(n: dict, tz: str) -> str:
+def _notice(n: dict[str, Any], tz: str) -> str:
     at = datetime.fromisoformat(n["at"]).astimezone(ZoneInfo(tz)).isoformat(timespec="minutes") if n["at"] else "?"
     return f"{n['kind']} at {at}" + (f" for {n['domain']}" if n.get("domain") else "") \
         + (f" ({n['note']})" if n.get("note") else "")
 
 
-def _by_id(items: list[dict]) -> dict[str, dict]:
+def _by_id(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {item["id"]: item for item in items}
 
 
@@ -106,7 +106,8 @@ _SCOPE_FIGURES = ("downtime_minutes", "before_notice_minutes", "unknown_minutes"
                   "worst_case_availability", "tier", "credit_days", "credit_percent", "credit_amount")
 
 
-def describe_changes(old_evidence: dict, old_report: dict, new_evidence: dict, new_report: dict) -> list[str]:
+def describe_changes(old_evidence: dict[str, Any], old_report: dict[str, Any], new_evidence: dict[str, Any],
+                     new_report: dict[str, Any]) -> list[str]:
     """What changed from one revision to the next: inputs first (windows, notices, minutes, the
     contract's terms), then the figures they moved."""
     tz = new_evidence.get("timezone") or new_report.get("timezone") or "UTC"

@@ -6,42 +6,51 @@ report's value. `verify_report(text, kind)` returns what does not match (empty: 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from typing import Any, Mapping
+from typing import Any
 
-from reports.evidence import (CONTRACT_FIGURE_KEYS, SCOPE_FIGURE_KEYS, EvidenceError, evidence_digest,
-                              figure_value, recompute)
+from reports.evidence import (
+    CONTRACT_FIGURE_KEYS,
+    SCOPE_FIGURE_KEYS,
+    EvidenceError,
+    evidence_digest,
+    figure_value,
+    recompute,
+)
 from reports.formats import contract_json
 
+
 class _EvidenceHTML(HTMLParser):
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.scripts: dict[str, list[str]] = {}
         self.digests: list[str] = []
         self.figures: list[dict[str, str | None]] = []
         self._script: str | None = None
 
-    def handle_starttag(self, tag, attrs):
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
-        if tag == "script" and a.get("type") == "application/json" and a.get("id"):
-            self._script = a["id"]
-            self.scripts.setdefault(self._script, [])
+        script_id = a.get("id")
+        if tag == "script" and a.get("type") == "application/json" and script_id:
+            self._script = script_id
+            self.scripts.setdefault(script_id, [])
         elif tag == "meta" and a.get("name") == "slamon-evidence-digest":
             self.digests.append(a.get("content") or "")
         if "data-figure" in a:
             self.figures.append(a)
 
-    def handle_startendtag(self, tag, attrs):
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.handle_starttag(tag, attrs)
         if tag == "script":
             self._script = None
 
-    def handle_endtag(self, tag):
+    def handle_endtag(self, tag: str) -> None:
         if tag == "script":
             self._script = None
 
-    def handle_data(self, data):
+    def handle_data(self, data: str) -> None:
         if self._script is not None:
             self.scripts[self._script].append(data)
 
@@ -73,7 +82,8 @@ def compare_figures(recorded: Mapping[str, Any], recomputed: Mapping[str, Any], 
     for key in CONTRACT_FIGURE_KEYS:
         got = recorded.get(key, _MISSING)
         if got != recomputed[key]:
-            problems.append(f"{where}: figure {key} differs: recorded {_shown(got)}, recomputed {_shown(recomputed[key])}")
+            problems.append(f"{where}: figure {key} differs: recorded {_shown(got)}, "
+                            f"recomputed {_shown(recomputed[key])}")
     rec_scopes = recorded.get("scopes")
     rec_scopes = {s.get("scope"): s for s in rec_scopes if isinstance(s, dict)} if isinstance(rec_scopes, list) else {}
     new_scopes = {s["scope"]: s for s in recomputed["scopes"]}

@@ -10,7 +10,7 @@ Outage minutes are written as per-request lines, the rest as per-minute aggregat
 """
 import argparse
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 JST = timezone(timedelta(hours=9))
 START = datetime(2026, 11, 1, tzinfo=JST)
@@ -38,7 +38,7 @@ def main() -> int:
     moment = START
     index = 0
     while moment < END:
-        utc = moment.astimezone(timezone.utc)
+        utc = moment.astimezone(UTC)
         stamp = utc.strftime("%Y-%m-%dT%H:%MZ")
         for domain in ("works-mail", "works-drive", "works-calendar"):
             if moment in GAP.get(domain, ()):

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from monitor import cli
 from probes import OUTCOMES
 
 REPO = Path(__file__).resolve().parent.parent
-UTC = timezone.utc
+UTC = UTC
 
 
 # --- the command line --------------------------------------------------------------------------

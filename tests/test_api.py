@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,7 +33,7 @@ from monitor.daemon import Daemon
 from monitor.runtime import JsonFormatter
 from tests.support import FakeClock, run_cli
 
-UTC = timezone.utc
+UTC = UTC
 TOKYO = ZoneInfo("Asia/Tokyo")
 START = datetime(2026, 11, 20, 10, 0, 30, tzinfo=UTC)
 CLOCK = FakeClock(START)  # the module's daemon's clock; now_utc() reads it

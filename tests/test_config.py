@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -441,7 +441,7 @@ tiers = [
 def month_of_aggregates(path: Path, domain: str, tz: str, year: int, month: int, down_from: datetime,
                         down_minutes: int) -> Path:
     """Every UTC minute of the local month: 20 requests, all failing in the down run."""
-    utc = timezone.utc
+    utc = UTC
     start = datetime(year, month, 1, tzinfo=ZoneInfo(tz)).astimezone(utc)
     end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=ZoneInfo(tz)).astimezone(utc)
     down_start = down_from.astimezone(utc)

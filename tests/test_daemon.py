@@ -16,9 +16,22 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.daemon import Daemon
 from monitor.storage import Storage
-from tests.support import (AFTER_NOVEMBER_TOKYO, UTC, FakeClock, Target, domain_toml, free_port, iso_minute,
-                           lineworks_contract_toml, minute_index, monitor_toml, november_with_44_down,
-                           run_cli, store_minutes, write_config)
+from tests.support import (
+    AFTER_NOVEMBER_TOKYO,
+    UTC,
+    FakeClock,
+    Target,
+    domain_toml,
+    free_port,
+    iso_minute,
+    lineworks_contract_toml,
+    minute_index,
+    monitor_toml,
+    november_with_44_down,
+    run_cli,
+    store_minutes,
+    write_config,
+)
 
 
 def metric(text: str, name: str, **labels: str) -> float | None:
@@ -71,6 +84,8 @@ async def abandon(daemon: Daemon) -> None:
     for runner in daemon._runners:
         await runner.cleanup()
     daemon.addresses = []
+    if daemon._session is not None:
+        await daemon._session.close()
     daemon.writer.close()
 
 

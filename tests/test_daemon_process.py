@@ -59,6 +59,8 @@ class DaemonProcess:
             self.proc.kill()
         self.proc.wait(10)
         self._pump.join(5)
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ Every property runs at most ~150-200 examples so the file stays fast.
 from __future__ import annotations
 
 import calendar
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
@@ -15,11 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reports.minutes import (EXCLUSION_KINDS, Count, ExclusionSpan, Thresholds, account_scope)
 from reports.accounting import month_period
+from reports.minutes import EXCLUSION_KINDS, Count, ExclusionSpan, Thresholds, account_scope
 from reports.regimes import builtin_regimes
 
-UTC = timezone.utc
+UTC = UTC
 REGIMES = builtin_regimes()
 PROPS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

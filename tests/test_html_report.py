@@ -14,16 +14,28 @@ from pathlib import Path
 
 import pytest
 
+from monitor.accounting import build_reports
 from monitor.config import load_config
 from monitor.storage import Storage
-from monitor.accounting import build_reports
 from reports.evidence import build_evidence, evidence_digest
-from reports.html import json_script, render_contract_html
 from reports.formats import contract_json
+from reports.html import json_script, render_contract_html
 from tests.support import run_cli
-from tests.test_worked_examples import (BERLIN, BERLIN_REGIME, EX1_MAINTENANCE_START, EX1_OUTAGE_START,
-                                        EX3_OUTAGE_START, SEOUL, TOKYO, _explain, local, month_bounds, run_of,
-                                        write_config, write_samples)
+from tests.test_worked_examples import (
+    BERLIN,
+    BERLIN_REGIME,
+    EX1_MAINTENANCE_START,
+    EX1_OUTAGE_START,
+    EX3_OUTAGE_START,
+    SEOUL,
+    TOKYO,
+    _explain,
+    local,
+    month_bounds,
+    run_of,
+    write_config,
+    write_samples,
+)
 
 NASTY_REASON = "firmware </script><script>alert(1)</script> & <b>upgrade</b>"
 
@@ -229,7 +241,7 @@ def test_figures_equal_the_json_report(request, which, name, period):
     if contract["claim_deadline"]:
         assert contract_level("claim_deadline") == contract["claim_deadline"]
     for scope in contract["scopes"]:
-        def one(fig):
+        def one(fig, scope=scope):
             hits = [f for f in by_name[fig] if f.get("data-scope") == scope["scope"]]
             assert len(hits) == 1, (fig, hits)
             return hits[0]["data-value"]

@@ -17,9 +17,20 @@ from monitor.config import load_config
 from reports import i18n
 from reports.i18n import default_language, format_date, format_money, format_percent_text
 from tests.support import run_cli
-from tests.test_worked_examples import (EX1_MAINTENANCE_START, EX1_OUTAGE_START, EX3_OUTAGE_START, SEOUL, TOKYO,
-                                        _explain, local, month_bounds, run_of, utc_regime, write_config,
-                                        write_samples)
+from tests.test_worked_examples import (
+    EX1_MAINTENANCE_START,
+    EX1_OUTAGE_START,
+    EX3_OUTAGE_START,
+    SEOUL,
+    TOKYO,
+    _explain,
+    local,
+    month_bounds,
+    run_of,
+    utc_regime,
+    write_config,
+    write_samples,
+)
 
 LANGS = ("en", "ja", "ko")
 
@@ -180,7 +191,9 @@ def test_example1_defaults_to_japanese(ex1):
 
 
 def test_example1_labels_are_translated(ex1):
-    assert "概要" in ex1["ja"] and "障害一覧" in ex1["ja"] and "除外期間" in ex1["ja"] and "定期メンテナンス" in ex1["ja"]
+    assert (
+        "概要" in ex1["ja"] and "障害一覧" in ex1["ja"] and "除外期間" in ex1["ja"] and "定期メンテナンス" in ex1["ja"]
+    )
     assert "요약" in ex1["ko"] and "장애 목록" in ex1["ko"] and "제외 기간" in ex1["ko"] and "정기 점검" in ex1["ko"]
     assert "Summary" in ex1["en"] and "Outages" in ex1["en"] and "Exclusion windows" in ex1["en"]
     for lang in ("ja", "ko"):

@@ -8,12 +8,12 @@ import hashlib
 import json
 import re
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-UTC = timezone.utc
+UTC = UTC
 OUTCOMES = ("ok", "client_error", "server_error", "timeout", "connect_error", "tls_error", "dns_error",
             "monitor_error")
 
@@ -52,7 +52,8 @@ def setup_dir(tmp_path: Path, config: str = CONFIG) -> Path:
 
 def jsonl(path: Path, lines) -> Path:
     """Objects are written as JSON, strings verbatim (for deliberately broken lines)."""
-    path.write_text("".join((l if isinstance(l, str) else json.dumps(l)) + "\n" for l in lines), encoding="utf-8")
+    path.write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines),
+                    encoding="utf-8")
     return path
 
 
@@ -85,13 +86,15 @@ def minute_rows(db: Path) -> dict[tuple[str, str], dict]:
     out = {}
     for name, minute, *counts in rows:
         label = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(minutes=minute)).strftime("%Y-%m-%dT%H:%MZ")
-        out[(name, label)] = dict(zip(cols, counts))
+        out[(name, label)] = dict(zip(cols, counts, strict=True))
     return out
 
 
 def sums(db: Path) -> tuple:
     with sqlite3.connect(db) as conn:
-        row = conn.execute("SELECT COUNT(*), SUM(requests), SUM(errors), SUM(monitor_error) FROM minute_counts").fetchone()
+        row = conn.execute(
+            "SELECT COUNT(*), SUM(requests), SUM(errors), SUM(monitor_error) FROM minute_counts"
+        ).fetchone()
     conn.close()
     return row
 
@@ -268,7 +271,8 @@ def test_several_files_each_summarised_and_totalled(slamon, tmp_path):
 def day_of_samples() -> list:
     """A day of aggregates on two domains plus some per-request lines on shared minutes."""
     lines = aggregates("mail", T0, 1440) + aggregates("docs", T0, 1440, requests=30, errors=2)
-    lines += [{"ts": f"2026-11-10T01:{m:02d}:3{i}Z", "domain": "mail", "status": 503} for m in range(5) for i in range(3)]
+    lines += [{"ts": f"2026-11-10T01:{m:02d}:3{i}Z", "domain": "mail", "status": 503}
+              for m in range(5) for i in range(3)]
     lines += [{"ts": "2026-11-10T01:00:00Z", "domain": "mail", "outcome": "monitor_error"}, "not json"]
     return lines
 
@@ -309,7 +313,7 @@ def test_a_different_file_adds_to_the_same_minutes(slamon, tmp_path):
 def test_standard_input_works_and_is_idempotent(slamon, tmp_path):
     cfg = setup_dir(tmp_path)
     db = tmp_path / "slamon.db"
-    text = "".join((l if isinstance(l, str) else json.dumps(l)) + "\n" for l in day_of_samples())
+    text = "".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in day_of_samples())
 
     first = ok(ingest(slamon, cfg, "-", input=text))
     assert summary(first)["name"] == "<stdin>"
@@ -334,7 +338,7 @@ def test_standard_input_works_and_is_idempotent(slamon, tmp_path):
 def test_standard_input_with_a_file_in_one_call(slamon, tmp_path):
     cfg = setup_dir(tmp_path)
     a = jsonl(tmp_path / "a.jsonl", aggregates("mail", T0, 4))
-    text = "".join(json.dumps(l) + "\n" for l in aggregates("docs", T0, 6))
+    text = "".join(json.dumps(line) + "\n" for line in aggregates("docs", T0, 6))
     res = ok(ingest(slamon, cfg, a, "-", input=text))
     assert re.search(r"^total: 10 loaded, 0 rejected, 2 of 2 inputs new$", res.stdout, re.M), res.stdout
     assert sums(tmp_path / "slamon.db")[0] == 10

@@ -15,7 +15,7 @@ import struct
 import time
 import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import aiohttp
 import pytest
@@ -348,13 +348,13 @@ async def probe(spec: ProbeSpec, session: aiohttp.ClientSession) -> tuple[ProbeR
 # HTTP outcomes
 
 async def test_200_is_ok(http_server: Served, session: aiohttp.ClientSession) -> None:
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     result, _ = await probe(ProbeSpec(f"{http_server.base}/ok"), session)
     assert result.outcome == "ok"
     assert result.family == "ok" and result.counts and not result.is_error
     assert result.status == 200
     assert "200" in result.reason
-    assert before <= result.started_at <= datetime.now(timezone.utc)
+    assert before <= result.started_at <= datetime.now(UTC)
 
 
 async def test_404_is_client_error(http_server: Served, session: aiohttp.ClientSession) -> None:
@@ -826,7 +826,7 @@ def test_probe_spec_rejects_bad_values(url: str, kwargs: dict, message: str) -> 
 
 
 def test_probe_result_validates() -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     ok = ProbeResult(outcome="ok", latency_seconds=0.1, status=200, reason="HTTP 200 OK",
                      started_at=now)
     assert ok.finished_at > now

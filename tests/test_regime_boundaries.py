@@ -5,26 +5,34 @@ derived from regimes.toml, so a wrong bound or inclusivity in the shipped data s
 """
 from __future__ import annotations
 
-import calendar
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from fractions import Fraction
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reports.minutes import Count, ExclusionSpan, Thresholds, account_scope
-from reports.fields import Problems
 from reports.accounting import minute_to_index, month_period
-from reports.compensation import (billing_month, claim_deadline, currency_unit, days_credit, percent_credit,
-                                  round_money, tax_excluded, truncated_percent)
+from reports.compensation import (
+    billing_month,
+    claim_deadline,
+    currency_unit,
+    days_credit,
+    percent_credit,
+    round_money,
+    tax_excluded,
+    truncated_percent,
+)
+from reports.fields import Problems
+from reports.minutes import Count, ExclusionSpan, Thresholds, account_scope
 from reports.regimes import builtin_regime_tables, builtin_regimes, parse_regime
 
 REGIMES = builtin_regimes()
 TABLES = builtin_regime_tables()
-UTC = timezone.utc
+UTC = UTC
 EPS = Fraction(1, 10**9)
 DOWN = Count(20, 20)
 
@@ -65,7 +73,7 @@ REGIME_COLUMNS = ("lineworks", "lineworks-kr", "ncloud-workplace", "kddi")
 
 def _boundary_params():
     for pct, *credits in BOUNDARY_ROWS:
-        for name, credit in zip(REGIME_COLUMNS, credits):
+        for name, credit in zip(REGIME_COLUMNS, credits, strict=True):
             yield pytest.param(name, pct, credit, id=f"{name}-{float(pct):.9f}")
 
 
@@ -88,7 +96,8 @@ def test_credit_at_boundaries(name, pct, expected):
 
 def test_builtin_settings_from_the_spec():
     lw, kr, nc, kd = (REGIMES[n] for n in REGIME_COLUMNS)
-    assert (lw.timezone, kr.timezone, nc.timezone, kd.timezone) == ("Asia/Tokyo", "Asia/Seoul", "Asia/Seoul", "Asia/Tokyo")
+    assert (lw.timezone, kr.timezone, nc.timezone, kd.timezone) == (
+        "Asia/Tokyo", "Asia/Seoul", "Asia/Seoul", "Asia/Tokyo")
     assert (lw.scope, kr.scope, nc.scope, kd.scope) == ("contract", "contract", "service", "contract")
     assert (lw.target, kr.target, nc.target, kd.target) == (P999, P999, P9995, P999)
     assert (lw.credit_unit, nc.credit_unit) == ("days", "percent")
@@ -390,7 +399,8 @@ def test_example_6_down_minute_month_depends_on_zone():
     utc_oct = month_period("2026-10", "UTC")
     assert tokyo_nov.start_minute <= minute < tokyo_nov.end_minute
     assert utc_oct.start_minute <= minute < utc_oct.end_minute
-    assert not month_period("2026-10", "Asia/Tokyo").start_minute <= minute < month_period("2026-10", "Asia/Tokyo").end_minute
+    tokyo_oct = month_period("2026-10", "Asia/Tokyo")
+    assert not tokyo_oct.start_minute <= minute < tokyo_oct.end_minute
     acc = account_scope(tokyo_nov.start_minute, tokyo_nov.end_minute, {minute: DOWN}, Thresholds(), absent="up")
     assert acc.downtime_minutes == 1
 
@@ -634,5 +644,5 @@ def test_accepted_random_tables_are_monotone(cuts, upper_inclusive, credits, bot
         return
     points = sorted({Fraction(0), Fraction(100)} | {b + d for b in bounds for d in (-EPS, 0, EPS) if 0 <= b + d <= 100})
     got = [regime.credit_for(p)[0] for p in points]
-    assert all(a >= b for a, b in zip(got, got[1:])), list(zip(points, got))
+    assert all(a >= b for a, b in pairwise(got)), list(zip(points, got, strict=True))
     assert all(len([t for t in regime.tiers if t.contains(p)]) <= 1 for p in points)

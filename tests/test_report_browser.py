@@ -19,18 +19,28 @@ import functools
 import http.server
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urlsplit
 
 import pytest
 
 from tests.support import REPO, run_cli
-from tests.test_worked_examples import (EX1_MAINTENANCE_START, EX1_OUTAGE_START, EX3_OUTAGE_START, SEOUL,
-                                        TOKYO, _explain, local, month_bounds, run_of, write_config,
-                                        write_samples)
+from tests.test_worked_examples import (
+    EX1_MAINTENANCE_START,
+    EX1_OUTAGE_START,
+    EX3_OUTAGE_START,
+    SEOUL,
+    TOKYO,
+    _explain,
+    local,
+    month_bounds,
+    run_of,
+    write_config,
+    write_samples,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -12,13 +12,13 @@ import hashlib
 import io
 import json
 import math
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, available_timezones
 
 import pytest
 
-UTC = timezone.utc
+UTC = UTC
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -292,7 +292,8 @@ def test_markdown_has_every_section(slamon, tmp_path):
         "maintenance_short_notice",
     ]:
         assert text in md, f"{text!r} not in the Markdown report:\n{md}"
-    assert md.index("## Summary") < md.index("### Outages") < md.index("### Exclusion windows") < md.index("## Warnings")
+    assert (md.index("## Summary") < md.index("### Outages") < md.index("### Exclusion windows")
+            < md.index("## Warnings"))
     assert md.count("# SLA report") == 1 and "Example Corp." not in md  # only the named contract
 
 
@@ -317,7 +318,7 @@ def test_csv_one_row_per_scope(slamon, tmp_path):
     header, body = rows[0], rows[1:]
     assert CSV_REQUIRED <= set(header), header
     assert len(set(header)) == len(header)
-    records = [dict(zip(header, r)) for r in body]
+    records = [dict(zip(header, r, strict=True)) for r in body]
     assert all(len(r) == len(header) for r in body)
     assert [(r["contract"], r["scope"]) for r in records] == [("acme-lw", "acme-lw"), ("ws", "mail"), ("ws", "docs")]
     for r in records:

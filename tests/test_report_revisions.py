@@ -3,20 +3,26 @@ their inputs is a new revision (CONTRACT.rN.EXT) listing what changed, never a r
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from monitor.config import parse_config
-from reports.contracts import Window
-from monitor.daemon import Daemon
-from tests.support import (AFTER_NOVEMBER_TOKYO, MONTH_OF_NOVEMBER_TOKYO, minute_index, minute_row,
-                           november_with_44_down, publish_reports)
-from reports.revisions import describe_changes, snapshot, unchanged
 from monitor.accounting import build_reports
+from monitor.config import parse_config
+from monitor.daemon import Daemon
+from reports.contracts import Window
+from reports.revisions import describe_changes, snapshot, unchanged
+from tests.support import (
+    AFTER_NOVEMBER_TOKYO,
+    MONTH_OF_NOVEMBER_TOKYO,
+    minute_index,
+    minute_row,
+    november_with_44_down,
+    publish_reports,
+)
 
-UTC = timezone.utc
+UTC = UTC
 JST = timezone(timedelta(hours=9))
 
 CONFIG = """
@@ -170,8 +176,10 @@ def test_reports_older_than_three_months_are_not_recomputed(tmp_path: Path):
     daemon = stored_month(tmp_path)
     publish_reports(daemon, AFTER_END)
     daemon.storage.add_window(MAINTENANCE, actor="test")
-    assert daemon.publisher.revise(daemon.storage, daemon.config, datetime(2027, 3, 1, 0, 0, tzinfo=UTC), daemon.max_timeout()) == []  # 2026-11 < 2026-12
-    assert len(daemon.publisher.revise(daemon.storage, daemon.config, datetime(2027, 2, 28, 0, 0, tzinfo=UTC), daemon.max_timeout())) == len(FORMATS)
+    assert daemon.publisher.revise(daemon.storage, daemon.config, datetime(2027, 3, 1, 0, 0, tzinfo=UTC),
+                                   daemon.max_timeout()) == []  # 2026-11 < 2026-12
+    assert len(daemon.publisher.revise(daemon.storage, daemon.config, datetime(2027, 2, 28, 0, 0, tzinfo=UTC),
+                                       daemon.max_timeout())) == len(FORMATS)
     daemon.storage.close()
 
 

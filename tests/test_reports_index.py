@@ -6,19 +6,25 @@ import asyncio
 import csv
 import io
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from monitor.config import parse_config
-from reports.contracts import Window
 from monitor.daemon import Daemon
-from tests.support import (AFTER_NOVEMBER_TOKYO, MONTH_OF_NOVEMBER_TOKYO, minute_index, minute_row,
-                           november_with_44_down, publish_reports)
+from reports.contracts import Window
+from tests.support import (
+    AFTER_NOVEMBER_TOKYO,
+    MONTH_OF_NOVEMBER_TOKYO,
+    minute_index,
+    minute_row,
+    november_with_44_down,
+    publish_reports,
+)
 
-UTC = timezone.utc
+UTC = UTC
 JST = timezone(timedelta(hours=9))
 
 CONFIG = """

@@ -6,7 +6,6 @@ helpers; verification runs the real command line too, from a directory without c
 """
 from __future__ import annotations
 
-import copy
 import html
 import json
 from datetime import timedelta
@@ -15,12 +14,36 @@ from pathlib import Path
 import pytest
 
 from reports.accounting import OUTAGE_LOOKBACK_MINUTES, minute_to_index
-from reports.evidence import (SCHEMA, canonical_json, compact_minutes, evidence_digest, expand_minutes, figure_attrs, figure_value, recompute, script_json)
-from reports.verify import verify
+from reports.evidence import (
+    SCHEMA,
+    canonical_json,
+    compact_minutes,
+    evidence_digest,
+    expand_minutes,
+    figure_attrs,
+    figure_value,
+    recompute,
+    script_json,
+)
 from reports.formats import contract_json
-from tests.test_worked_examples import (BERLIN, BERLIN_REGIME, EX1_MAINTENANCE_START, EX1_OUTAGE_START,
-                                        EX3_OUTAGE_START, SEOUL, TOKYO, contract_for, ingest, local,
-                                        month_bounds, report, run_of, write_config, write_samples)
+from reports.verify import verify
+from tests.test_worked_examples import (
+    BERLIN,
+    BERLIN_REGIME,
+    EX1_MAINTENANCE_START,
+    EX1_OUTAGE_START,
+    EX3_OUTAGE_START,
+    SEOUL,
+    TOKYO,
+    contract_for,
+    ingest,
+    local,
+    month_bounds,
+    report,
+    run_of,
+    write_config,
+    write_samples,
+)
 
 EVIDENCE_KEYS = ("evidence", "evidence_digest")
 
@@ -212,7 +235,7 @@ def test_tampered_input_breaks_the_digest(slamon, tmp_path, what):
         c["evidence"]["windows"][0]["end"] = "2026-11-15T04:00:00+09:00"
     res = run_verify(slamon, save(tmp_path, data), tmp_path)
     assert res.returncode == 1, res.stdout + res.stderr
-    assert f"contract acme-lw: evidence was changed: digest sha256:" in res.stdout
+    assert "contract acme-lw: evidence was changed: digest sha256:" in res.stdout
     assert f"but the report records {recorded}" in res.stdout
     assert evidence_digest(c["evidence"]) in res.stdout
 
@@ -372,7 +395,8 @@ def hand_html(contract: dict, period: str) -> str:
     return ("<!doctype html>\n<html><head><meta charset=\"utf-8\">\n"
             f'<meta name="slamon-evidence-digest" content="{contract["evidence_digest"]}">\n'
             f'<script type="application/json" id="slamon-evidence">{script_json(contract["evidence"])}</script>\n'
-            f'<script type="application/json" id="slamon-report">{script_json({**figures, "period": period})}</script>\n'
+            '<script type="application/json" id="slamon-report">'
+            f'{script_json({**figures, "period": period})}</script>\n'
             f"<title>SLA report</title></head><body>\n" + "\n".join(rows) + "\n</body></html>\n")
 
 

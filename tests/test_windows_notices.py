@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-UTC = timezone.utc
+UTC = UTC
 TOKYO = ZoneInfo("Asia/Tokyo")
 SEOUL = ZoneInfo("Asia/Seoul")
 
@@ -91,7 +91,7 @@ def query(db: Path, sql: str, *params) -> list[tuple]:
 
 def audit(db: Path) -> list[dict]:
     keys = ("id", "at", "actor", "action", "entity", "entity_id", "before", "after", "reason")
-    rows = [dict(zip(keys, r)) for r in query(db, f"SELECT {', '.join(keys)} FROM audit_log ORDER BY id")]
+    rows = [dict(zip(keys, r, strict=True)) for r in query(db, f"SELECT {', '.join(keys)} FROM audit_log ORDER BY id")]
     for r in rows:
         r["before"] = json.loads(r["before"]) if r["before"] is not None else None
         r["after"] = json.loads(r["after"]) if r["after"] is not None else None
@@ -107,7 +107,8 @@ def recent(iso: str, started: datetime) -> bool:
     return at.tzinfo is not None and started - timedelta(seconds=5) <= at <= datetime.now(UTC) + timedelta(seconds=5)
 
 
-def month_samples(path: Path, domain: str, tz: ZoneInfo, year: int, month: int, down: list[tuple[datetime, int]]) -> Path:
+def month_samples(path: Path, domain: str, tz: ZoneInfo, year: int, month: int,
+                  down: list[tuple[datetime, int]]) -> Path:
     """Aggregates for every UTC minute of the local month; 100% errors in each (start, minutes) run."""
     start = datetime(year, month, 1, tzinfo=tz).astimezone(UTC)
     end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=tz).astimezone(UTC)
@@ -175,7 +176,8 @@ def test_windows_add_list_end_and_their_audit_rows(cli):
     assert all(recent(r["at"], started) for r in rows)
     add1, add2, end1, end2 = rows
     assert add1["before"] is None
-    assert {k: add1["after"][k] for k in ("kind", "domains", "contracts", "start", "end", "announced_at", "reason")} == {
+    fields = ("kind", "domains", "contracts", "start", "end", "announced_at", "reason")
+    assert {k: add1["after"][k] for k in fields} == {
         "kind": "maintenance", "domains": ["mail"], "contracts": [], "start": "2026-11-15T02:00:00+09:00",
         "end": "2026-11-15T03:00:00+09:00", "announced_at": "2026-11-01T10:00:00+09:00",
         "reason": "storage firmware upgrade"}
@@ -185,7 +187,8 @@ def test_windows_add_list_end_and_their_audit_rows(cli):
     assert end2["before"] == end1["after"]
     assert datetime.fromisoformat(end2["after"]["end"]) == datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
     # the other fields are untouched by an end
-    assert {k: v for k, v in end2["after"].items() if k != "end"} == {k: v for k, v in add2["after"].items() if k != "end"}
+    assert ({k: v for k, v in end2["after"].items() if k != "end"}
+            == {k: v for k, v in add2["after"].items() if k != "end"})
 
 
 def test_default_actor_is_not_empty(cli):

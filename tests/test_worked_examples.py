@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import tomllib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-UTC = timezone.utc
+UTC = UTC
 TOKYO = "Asia/Tokyo"
 SEOUL = "Asia/Seoul"
 BERLIN = "Europe/Berlin"
@@ -271,7 +271,7 @@ def pick(d: dict, expected: dict) -> dict:
     for k, want in expected.items():
         got = d.get(k)
         if isinstance(want, list) and isinstance(got, list) and want and isinstance(want[0], dict):
-            got = [pick(g, w) if isinstance(g, dict) else g for g, w in zip(got, want)] + got[len(want):]
+            got = [pick(g, w) if isinstance(g, dict) else g for g, w in zip(got, want, strict=False)] + got[len(want):]
         out[k] = got
     return out
 
