@@ -8,28 +8,39 @@ from collections.abc import Iterable, Sequence
 from monitor.config import Config
 from monitor.errors import InputError
 from monitor.storage import Storage
-from reports.accounting import OUTAGE_LOOKBACK_MINUTES, ContractResult, account_contracts, contract_periods
+from reports.accounting import HISTORY_STEP_MINUTES, ContractResult, account_contracts, contract_periods
 from reports.minutes import Count, Thresholds
+
+Rows = dict[int, tuple[int, int]]  # minute -> (requests, errors)
 
 
 class StoredMinutes:
-    """Reads a range of stored minutes for many scopes at once.
+    """Reads stored minutes for many scopes at once.
 
-    For each (min_samples, threshold) it fetches only the minutes that are not up, and the
-    ranges with no row at all; every other stored minute is up. So a scope's mapping holds just
-    the minutes that matter, and the detector is told that absent minutes are up."""
+    Over the range given at construction (the report periods and the first day before them) it
+    reads, once per (min_samples, threshold), only the minutes that are not up, and once the
+    hours with fewer rows than minutes; every other stored minute is up. Ranges outside it (the
+    history before a period, when an incident began more than a day before) are read on demand.
+    So a scope's mapping holds just the minutes that matter, and absent minutes are up."""
 
     def __init__(self, storage: Storage, start: int, end: int):
         self.storage = storage
         self.start, self.end = start, end
-        self._unhealthy: dict[Thresholds, dict[str, dict[int, tuple[int, int]]]] = {}
+        self._unhealthy: dict[Thresholds, dict[str, Rows]] = {}
         self._hourly: dict[str, dict[int, int]] | None = None
         self._missing: dict[str, list[int]] = {}
-        self._cut: dict[tuple[str, Thresholds, int, int, int], tuple[dict[int, tuple[int, int]], set[int]]] = {}
+        self._earliest: dict[str, int | None] = {}
 
-    def _unhealthy_for(self, thresholds: Thresholds) -> dict[str, dict[int, tuple[int, int]]]:
+    def earliest_minute(self, domains: Sequence[str]) -> int | None:
+        for d in domains:
+            if d not in self._earliest:
+                self._earliest[d] = self.storage.first_minute(d)
+        known = [m for d in domains if (m := self._earliest[d]) is not None]
+        return min(known) if known else None
+
+    def _unhealthy_for(self, thresholds: Thresholds) -> dict[str, Rows]:
         if thresholds not in self._unhealthy:
-            by_domain: dict[str, dict[int, tuple[int, int]]] = {}
+            by_domain: dict[str, Rows] = {}
             t = thresholds.error_threshold
             for domain, minute, requests, errors in self.storage.unhealthy_minutes(
                     self.start, self.end, thresholds.min_samples, t.numerator, t.denominator):
@@ -54,39 +65,31 @@ class StoredMinutes:
             self._missing[domain] = missing
         return self._missing[domain]
 
-    def _domain_cut(self, domain: str, thresholds: Thresholds, start: int, end: int,
-                    gaps_from: int) -> tuple[dict[int, tuple[int, int]], set[int]]:
-        """(unhealthy rows in [start, end), missing minutes in [gaps_from, end)) of one domain;
-        contracts in one zone share their periods, so this is computed once per domain and period."""
-        key = (domain, thresholds, start, end, gaps_from)
-        if key not in self._cut:
+    def _domain_cut(self, domain: str, thresholds: Thresholds, start: int, end: int) -> tuple[Rows, set[int]]:
+        """(minutes that are not up, minutes with no row) of one domain in [start, end)."""
+        if self.start <= start and end <= self.end:
             rows = {m: v for m, v in self._unhealthy_for(thresholds).get(domain, {}).items() if start <= m < end}
             missing = self._missing_minutes(domain)
-            lo, hi = bisect.bisect_left(missing, gaps_from), bisect.bisect_left(missing, end)
-            self._cut[key] = (rows, set(missing[lo:hi]))
-        return self._cut[key]
+            lo, hi = bisect.bisect_left(missing, start), bisect.bisect_left(missing, end)
+            return rows, set(missing[lo:hi])
+        t = thresholds.error_threshold
+        rows = {m: (r, e) for _, m, r, e in self.storage.unhealthy_minutes(
+            start, end, thresholds.min_samples, t.numerator, t.denominator, domains=[domain])}
+        return rows, set(self.storage.missing_minutes(domain, start, end))
 
-    def scope_minutes(self, domains: Sequence[str], thresholds: Thresholds, start: int, end: int,
-                      gaps_from: int | None = None) -> dict[int, Count]:
-        """The minutes of [start, end) that are not up, pooled over the domains. Minutes with no
-        row are listed only from `gaps_from` on: before it (the look-back before a period) only
-        down minutes matter, and an unlisted minute breaks a run of them just as a gap does."""
-        gaps_from = start if gaps_from is None else gaps_from
-        cuts = {d: self._domain_cut(d, thresholds, start, end, gaps_from) for d in domains}
-        if len(domains) == 1:
-            rows, missing = cuts[domains[0]]
-            result = {m: Count(r, e) for m, (r, e) in rows.items()}
-            result.update((m, Count(0, 0)) for m in missing)
-            return result
+    def domain_minutes(self, domains: Sequence[str], thresholds: Thresholds, start: int,
+                       end: int) -> dict[int, dict[str, Count]]:
+        cuts = {d: self._domain_cut(d, thresholds, start, end) for d in domains}
         minutes: set[int] = set().union(*(rows.keys() | missing for rows, missing in cuts.values()))
-        pooled = dict.fromkeys(minutes, (0, 0))
+        result: dict[int, dict[str, Count]] = {m: {} for m in minutes}
         for d, (rows, missing) in cuts.items():
-            needed = [m for m in minutes if m not in rows and m not in missing]
+            # the other minutes of this domain were up: their counts still go into a pooled minute
+            needed = [m for m in minutes if m not in rows and m not in missing] if len(domains) > 1 else []
             known = {**rows, **self.storage.counts_at(d, needed)}
-            for m, (requests, errors) in known.items():
-                r, e = pooled[m]
-                pooled[m] = (r + requests, e + errors)
-        return {m: Count(r, e) for m, (r, e) in pooled.items()}
+            for m in minutes:
+                requests, errors = known.get(m, (0, 0))
+                result[m][d] = Count(requests, errors)
+        return result
 
 
 def build_reports(config: Config, storage: Storage, period_label: str,
@@ -100,4 +103,4 @@ def build_reports(config: Config, storage: Storage, period_label: str,
     if not storage.has_minutes(start, end):
         raise InputError(f"no samples stored for {period_label} in {storage.path}: nothing to report "
                          f"(ingest samples with `slamon ingest` or run the daemon first)")
-    return account_contracts(book, StoredMinutes(storage, start - OUTAGE_LOOKBACK_MINUTES, end), periods)
+    return account_contracts(book, StoredMinutes(storage, start - HISTORY_STEP_MINUTES, end), periods)

@@ -325,12 +325,18 @@ def parse_window(path: KeyPath, data: Any, problems: Problems, domains: Mapping[
     if start and end and end <= start:
         problems.add(t.key("end"), f"must be after start ({start.isoformat()})")
     announced = timestamp(t.raw("announced_at"), t.key("announced_at"), problems) if t.has("announced_at") else None
+    announced_end = (timestamp(t.raw("announced_end"), t.key("announced_end"), problems)
+                     if t.has("announced_end") else None)
+    if start and announced_end and announced_end <= start:
+        problems.add(t.key("announced_end"), f"must be after start ({start.isoformat()})")
     reason = t.text("reason", required=True)
     t.finish()
     if len(problems.items) != before or kind is None or start is None or reason is None:
         return None
+    if announced_end is not None and end is not None and end <= announced_end:
+        announced_end = None  # ended on time: nothing overran
     return Window(kind=kind, start=start, end=end, reason=reason, domains=wdomains, contracts=wcontracts,
-                  announced_at=announced, id=window_id, source=source)
+                  announced_at=announced, id=window_id, source=source, announced_end=announced_end)
 
 
 def parse_notice(path: KeyPath, data: Any, problems: Problems, contracts: Mapping[str, Contract],

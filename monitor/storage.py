@@ -308,14 +308,26 @@ class Storage:
         return self.db.execute("SELECT 1 FROM minute_counts WHERE minute >= ? AND minute < ? LIMIT 1",
                                [start, end]).fetchone() is not None
 
-    def unhealthy_minutes(self, start: int, end: int, min_samples: int, num: int, den: int
-                          ) -> Iterator[tuple[str, int, int, int]]:
+    def unhealthy_minutes(self, start: int, end: int, min_samples: int, num: int, den: int,
+                          domains: Sequence[str] | None = None) -> Iterator[tuple[str, int, int, int]]:
         """(domain, minute, requests, errors) of stored minutes that are not up under
-        (min_samples, num/den): too few samples or an error rate strictly above num/den."""
-        return self.db.execute(
-            "SELECT d.name, m.minute, m.requests, m.errors FROM minute_counts m JOIN domains d ON d.id = m.domain_id "
-            "WHERE m.minute >= ? AND m.minute < ? AND (m.requests < ? OR m.errors * ? > ? * m.requests)",
-            [start, end, min_samples, den, num])
+        (min_samples, num/den): too few samples or an error rate strictly above num/den; of
+        every domain, or of the named ones."""
+        sql = ("SELECT d.name, m.minute, m.requests, m.errors FROM minute_counts m JOIN domains d "
+               "ON d.id = m.domain_id WHERE m.minute >= ? AND m.minute < ? "
+               "AND (m.requests < ? OR m.errors * ? > ? * m.requests)")
+        args: list[object] = [start, end, min_samples, den, num]
+        if domains is not None:
+            sql += " AND d.name IN (SELECT value FROM json_each(?))"
+            args.append(json.dumps(list(domains)))
+        return self.db.execute(sql, args)
+
+    def first_minute(self, domain: str) -> int | None:
+        """The earliest stored minute of a domain."""
+        row = self.db.execute("SELECT MIN(m.minute) FROM minute_counts m JOIN domains d ON d.id = m.domain_id "
+                              "WHERE d.name = ?", [domain]).fetchone()
+        first: int | None = row[0] if row else None
+        return first
 
     def hourly_counts(self, start: int, end: int) -> dict[str, dict[int, int]]:
         """Stored minutes per domain and hour (minute // 60) in [start, end): gaps are found by
@@ -409,18 +421,40 @@ class Storage:
             self._audit(actor, "end", "window", str(window_id), before, after, reason)
         return after
 
+    def _ends_announced(self) -> dict[str, list[tuple[datetime, datetime | None]]]:
+        """Each database window's end as it stood over time: (when it was set, the end then), from
+        the audit log (the window's creation and every `windows end`)."""
+        history: dict[str, list[tuple[datetime, datetime | None]]] = {}
+        for entity_id, at, after in self.db.execute(
+                "SELECT entity_id, at, after FROM audit_log WHERE entity = 'window' AND action IN ('add', 'end') "
+                "ORDER BY id"):
+            end = json.loads(after).get("end") if after else None
+            history.setdefault(entity_id, []).append((datetime.fromisoformat(at),
+                                                      datetime.fromisoformat(end) if end else None))
+        return history
+
     def windows(self) -> list[Window]:
+        """The database's windows. One recorded without `announced_at` was announced when it was
+        recorded; one whose end was moved later after it began keeps the end announced before."""
         rows = self.db.execute("SELECT id FROM windows ORDER BY id").fetchall()
+        ends = self._ends_announced()
         result = []
         for (window_id,) in rows:
             r = self._window_row(window_id)
             assert r is not None  # listed in this transaction
+            start = datetime.fromisoformat(r["start"])
+            end = datetime.fromisoformat(r["end"]) if r["end"] else None
+            before_start = [value for at, value in ends.get(str(window_id), []) if at < start]
+            announced_end = before_start[-1] if before_start else None
+            if announced_end is not None and end is not None and end <= announced_end:
+                announced_end = None  # ended on time or earlier: nothing overran
             result.append(Window(
-                kind=r["kind"], start=datetime.fromisoformat(r["start"]),
-                end=datetime.fromisoformat(r["end"]) if r["end"] else None, reason=r["reason"],
+                kind=r["kind"], start=start, end=end, reason=r["reason"],
                 domains=tuple(r["domains"]), contracts=tuple(r["contracts"]),
-                announced_at=datetime.fromisoformat(r["announced_at"]) if r["announced_at"] else None,
-                id=f"db-{window_id}", source="database"))
+                # maintenance recorded without an announcement was announced when it was recorded
+                announced_at=(datetime.fromisoformat(r["announced_at"]) if r["announced_at"] else
+                              datetime.fromisoformat(r["created_at"]) if r["kind"] == "maintenance" else None),
+                id=f"db-{window_id}", source="database", announced_end=announced_end))
         return result
 
     def add_notice(self, notice: Notice, *, actor: str, reason: str | None = None) -> int:

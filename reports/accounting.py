@@ -31,16 +31,20 @@ from reports.minutes import (
     ScopeAccount,
     Thresholds,
     account_scope,
+    exclusion_lookup,
     first_minute_starting_at_or_after,
     minute_of,
+    pool_minutes,
+    scope_exclusions,
 )
 from reports.regimes import Regime, Tier, format_percent
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-# An outage that began before the month still counts from a notice given before the month
-# began (notice-based regimes); this is how far back such an outage is followed.
-OUTAGE_LOOKBACK_MINUTES = 1440
+# An incident that began before the month is followed back however long ago it began: the
+# history read before a period starts at one day and doubles until an up or excluded minute (or
+# the first stored minute) is found.
+HISTORY_STEP_MINUTES = 1440
 
 
 @dataclass(frozen=True)
@@ -86,21 +90,34 @@ def minute_start(minute: int, tz: ZoneInfo | timezone = UTC) -> datetime:
     return (EPOCH + timedelta(minutes=minute)).astimezone(tz)
 
 
+DomainMinutes = Mapping[int, Mapping[str, Count]]
+"""minute -> each domain's counts, for the minutes at which some domain was not up on its own."""
+
+
 class MinuteSource(Protocol):
     """Where a contract's minutes come from: the store (monitor.accounting.StoredMinutes) or a
     report's embedded evidence (reports.evidence.EvidenceSource)."""
 
-    def scope_minutes(self, domains: Sequence[str], thresholds: Thresholds, start: int, end: int,
-                      gaps_from: int | None = None) -> Mapping[int, Count]:
-        """The minutes of [start, end) that are not up, pooled over the domains; minutes with no
-        data are listed (as Count(0, 0)) from `gaps_from` on."""
+    def domain_minutes(self, domains: Sequence[str], thresholds: Thresholds, start: int, end: int) -> DomainMinutes:
+        """Every minute of [start, end) at which some of the domains was not up on its own under
+        `thresholds` (too few samples, no data, too many errors), with every domain's counts
+        there (Count(0, 0) where it had none). A minute not listed: every domain was up."""
+        ...
+
+    def earliest_minute(self, domains: Sequence[str]) -> int | None:
+        """The first minute anything is known of for these domains (None: nothing is)."""
         ...
 
 
 @dataclass(frozen=True)
 class WindowUse:
+    """A window that applies to a scope, and what the regime made of it."""
+
     window: Window
-    minutes: int
+    minutes: int                         # down minutes it excluded in this scope
+    excludes: bool = True                # False: the regime counts its minutes (why: `reason`)
+    excluded_until: datetime | None = None   # where its exclusion stops, when before its end
+    reason: str = ""                     # why it does not exclude, or stops before its end
 
 
 @dataclass(frozen=True)
@@ -128,10 +145,14 @@ class ScopeResult:
     resolution_date: date | None
     windows: tuple[WindowUse, ...]
     notices: tuple[Notice, ...]
-    # the detector's inputs, kept as evidence: the minutes that matter (every other minute of
-    # the period was stored and up) and the thresholds they were judged by
-    minutes: Mapping[int, Count] = field(default_factory=dict, repr=False)
+    # the classification's inputs, kept as evidence: each domain's counts at the minutes that
+    # matter from `history_start` (every other minute was stored and up), the thresholds they
+    # were judged by, and what the scope made of them (pooled counts, excluded spans)
+    minutes: DomainMinutes = field(default_factory=dict, repr=False)
     thresholds: Thresholds = field(default_factory=Thresholds)
+    history_start: int = 0
+    pooled: Mapping[int, Count] = field(default_factory=dict, repr=False)
+    spans: tuple[ExclusionSpan, ...] = ()
 
     @property
     def credit_amount(self) -> Decimal:
@@ -155,14 +176,84 @@ class ContractResult:
         return sum((s.credit_amount for s in self.scopes), Decimal(0))
 
 
-def exclusion_span(window: Window, period: Period) -> ExclusionSpan:
-    start = first_minute_starting_at_or_after(epoch_seconds(window.start))
-    end = first_minute_starting_at_or_after(epoch_seconds(window.end)) if window.end else period.end_minute
+def to_minute(moment: datetime) -> int:
+    """The first minute that starts at or after an instant (a window covers the minutes whose
+    start lies inside it)."""
+    return first_minute_starting_at_or_after(epoch_seconds(moment))
+
+
+def exclusion_span(window: Window, period: Period, until: datetime | None = None) -> ExclusionSpan:
+    start = to_minute(window.start)
+    end_at = until or window.end
+    end = to_minute(end_at) if end_at else period.end_minute
     return ExclusionSpan(start, max(start, end), window.kind, window.reason, window.id)
 
 
 def _overlaps(window: Window, period: Period) -> bool:
     return window.start < period.end_local and (window.end is None or window.end > period.start_local)
+
+
+def window_policy(window: Window, regime: Regime) -> tuple[bool, datetime | None, str]:
+    """(whether the window excludes under the regime, where its exclusion stops when before its
+    end, why not / why earlier). Maintenance is excluded only when pre-scheduled (LINE WORKS
+    Terms of Service, Art. 24 (2) 1): announced before it began, and only up to the end announced
+    then; an emergency (not announced ahead, Art. 15 (3)) only where the regime says so."""
+    if window.kind == "emergency" and not regime.emergency_excluded:
+        return False, None, "emergency_counted"
+    if window.kind != "maintenance" or not regime.maintenance_requires_announcement:
+        return True, None, ""
+    if window.announced_at is not None and window.announced_at >= window.start:
+        return False, None, "maintenance_not_preannounced"
+    if window.announced_end is not None and (window.end is None or window.announced_end < window.end):
+        return True, window.announced_end, "maintenance_overrun"
+    return True, None, ""
+
+
+def scope_windows(contract: Contract, domains: tuple[str, ...], windows: Sequence[Window], period: Period,
+                  regime: Regime) -> tuple[list[tuple[Window, bool, datetime | None, str]],
+                                           dict[str, list[ExclusionSpan]]]:
+    """The windows that apply to a scope with the regime's verdict on each, and each domain's
+    exclusion spans (a window naming the contract covers all of the scope's domains)."""
+    uses = []
+    spans: dict[str, list[ExclusionSpan]] = {d: [] for d in domains}
+    for window in windows:
+        if not window.applies_to(contract.id, domains) or not _overlaps(window, period):
+            continue
+        excludes, until, why = window_policy(window, regime)
+        uses.append((window, excludes, until, why))
+        if not excludes:
+            continue
+        span = exclusion_span(window, period, until)
+        for d in domains:
+            if contract.id in window.contracts or d in window.domains:
+                spans[d].append(span)
+    return uses, spans
+
+
+def find_history_start(source: MinuteSource, domains: Sequence[str], thresholds: Thresholds,
+                       spans: Mapping[str, Sequence[ExclusionSpan]], period_start: int) -> int:
+    """Where the history before a period must start so that an incident going on at the period's
+    start is seen whole: at the latest up or excluded minute before it (an incident's start is
+    found however long ago it began), or at the first minute anything is known of."""
+    earliest = source.earliest_minute(domains)
+    if earliest is None or earliest >= period_start:
+        return period_start
+    excluded = exclusion_lookup(scope_exclusions(domains, spans))
+    step = HISTORY_STEP_MINUTES
+    while True:
+        lo = max(period_start - step, earliest)
+        listed = source.domain_minutes(domains, thresholds, lo, period_start)
+        pooled = pool_minutes(domains, listed, spans)
+        for minute in range(period_start - 1, lo - 1, -1):
+            count = pooled.get(minute)
+            if count is None:
+                return minute  # absent: every domain was up
+            state = thresholds.state(count.requests, count.errors)
+            if state == "up" or (state == "down" and excluded(minute) is not None):
+                return minute
+        if lo == earliest:
+            return lo
+        step *= 2
 
 
 def account_contract(contract: Contract, regime: Regime, period: Period, source: MinuteSource,
@@ -180,19 +271,24 @@ def account_contract(contract: Contract, regime: Regime, period: Period, source:
         # pooled scopes decide on the strictest settings of their domains
         thresholds = Thresholds(max(domain_thresholds[d].min_samples for d in domains),
                                 min(domain_thresholds[d].error_threshold for d in domains))
-        applying = [w for w in windows if w.applies_to(contract.id, domains) and _overlaps(w, period)]
+        uses, domain_spans = scope_windows(contract, domains, windows, period, regime)
         scope_notices = tuple(n for n in notices if n.contract == contract.id
                               and (n.domain is None or n.domain in domains))
-        minutes = source.scope_minutes(domains, thresholds, period.start_minute - OUTAGE_LOOKBACK_MINUTES,
-                                       period.end_minute, gaps_from=period.start_minute)
+        history_start = find_history_start(source, domains, thresholds, domain_spans, period.start_minute)
+        minutes = source.domain_minutes(domains, thresholds, history_start, period.end_minute)
+        pooled = pool_minutes(domains, minutes, domain_spans)
+        spans = scope_exclusions(domains, domain_spans)
         account = account_scope(
-            period.start_minute, period.end_minute, minutes,
-            thresholds, [exclusion_span(w, period) for w in applying],
-            [minute_of(epoch_seconds(n.at)) for n in scope_notices], awareness, absent="up")
-        scope = _price_scope(contract, regime, period, tz, name, domains, account,
-                             tuple(WindowUse(w, account.excluded_by_window.get(w.id, 0)) for w in applying),
+            period.start_minute, period.end_minute, pooled, thresholds, spans,
+            [minute_of(epoch_seconds(n.at)) for n in scope_notices], awareness, absent="up",
+            notice_grace_minutes=regime.notice_grace_minutes, history_start=history_start)
+        window_uses = tuple(WindowUse(w, account.excluded_by_window.get(w.id, 0), excludes, until, why)
+                            for w, excludes, until, why in uses)
+        scope = _price_scope(contract, regime, period, tz, name, domains, account, window_uses,
                              scope_notices, warnings)
-        scopes.append(dataclasses.replace(scope, minutes=minutes, thresholds=thresholds))
+        _window_warnings(name, window_uses, regime, pooled, spans, thresholds, period, warnings)
+        scopes.append(dataclasses.replace(scope, minutes=minutes, thresholds=thresholds, history_start=history_start,
+                                          pooled=pooled, spans=tuple(spans)))
 
     deadline = claim_deadline(period.end_local.date(), regime.claim_window_days) if regime.claim_window_days else None
     applies = (add_months(period.start_local.date(), regime.credit_applies_after_months)
@@ -200,6 +296,62 @@ def account_contract(contract: Contract, regime: Regime, period: Period, source:
     bmonth = billing_month(applies, contract.billing_day) if applies else None
     return ContractResult(contract, regime, period, awareness, tuple(scopes), deadline, applies, bmonth,
                           tuple(warnings))
+
+
+def _counted_down_between(pooled: Mapping[int, Count], spans: Sequence[ExclusionSpan], thresholds: Thresholds,
+                          start: int, end: int) -> int:
+    """Down minutes of [start, end) that no window excludes."""
+    excluded = exclusion_lookup(spans)
+    return sum(1 for m, c in pooled.items() if start <= m < end and thresholds.state(c.requests, c.errors) == "down"
+               and excluded(m) is None)
+
+
+def _window_warnings(scope: str, uses: Sequence[WindowUse], regime: Regime, pooled: Mapping[int, Count],
+                     spans: Sequence[ExclusionSpan], thresholds: Thresholds, period: Period,
+                     warnings: list[ReportWarning]) -> None:
+    """What the report must say about each window: announcements missing, late or short,
+    overruns, emergencies counted."""
+    for use in uses:
+        w = use.window
+        where = f"{w.kind} window {w.id} ({w.start.isoformat()}, {w.reason})"
+        if use.reason == "emergency_counted":
+            counted = _counted_down_between(pooled, spans, thresholds, *_range(w, period))
+            warnings.append(ReportWarning(
+                "emergency_counted", f"{where} was not announced ahead: {regime.name} excludes only pre-scheduled "
+                f"interruptions, so its {counted} down minutes count as downtime", scope))
+        elif use.reason == "maintenance_not_preannounced":
+            counted = _counted_down_between(pooled, spans, thresholds, *_range(w, period))
+            warnings.append(ReportWarning(
+                "maintenance_not_preannounced", f"{where} was announced {_iso(w.announced_at)}, not before it began: "
+                f"it is no pre-scheduled interruption, so its {counted} down minutes count as downtime (record an "
+                f"interruption that could not be announced ahead as kind \"emergency\" with its reason)", scope))
+        elif use.reason == "maintenance_overrun" and use.excluded_until is not None:
+            lo, hi = to_minute(use.excluded_until), _range(w, period)[1]
+            counted = _counted_down_between(pooled, spans, thresholds, lo, hi)
+            warnings.append(ReportWarning(
+                "maintenance_overrun", f"{where} was announced to end {use.excluded_until.isoformat()} and ended "
+                f"{_iso(w.end) or 'later (still open)'}: it excludes up to the announced end; the {counted} down "
+                f"minutes after it count as downtime", scope))
+        if w.kind != "maintenance" or not use.excludes:
+            continue
+        if w.announced_at is None:
+            warnings.append(ReportWarning("maintenance_no_notice", f"maintenance window {w.id} ({w.start.isoformat()}, "
+                                          f"{w.reason}) has no recorded announcement; it stays excluded "
+                                          f"({use.minutes} minutes) but its notice must be evidenced", scope))
+        elif w.start - w.announced_at < timedelta(days=regime.maintenance_notice_days):
+            warnings.append(ReportWarning(
+                "maintenance_short_notice", f"maintenance window {w.id} ({w.start.isoformat()}, "
+                                            f"{w.reason}) was announced {w.announced_at.isoformat()}, less than "
+                                            f"{regime.maintenance_notice_days} days ahead; it stays excluded "
+                                            f"({use.minutes} minutes) as a short-notice window", scope))
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _range(window: Window, period: Period) -> tuple[int, int]:
+    return to_minute(window.start), to_minute(window.end) if window.end else period.end_minute
 
 
 def _price_scope(contract: Contract, regime: Regime, period: Period, tz: ZoneInfo, name: str,
@@ -259,20 +411,6 @@ def _price_scope(contract: Contract, regime: Regime, period: Period, tz: ZoneInf
             + (f": the clause's text and its table disagree here; this report follows the table "
                f"({tier.describe() if tier else 'no tier'})" if ambiguous else
                f" ({tier.describe() if tier else 'no credit tier'} applies)"), name))
-    for use in windows:
-        w = use.window
-        if w.kind != "maintenance":
-            continue
-        if w.announced_at is None:
-            warnings.append(ReportWarning("maintenance_no_notice", f"maintenance window {w.id} ({w.start.isoformat()}, "
-                                    f"{w.reason}) has no recorded announcement; it stays excluded "
-                                    f"({use.minutes} minutes) but its notice must be evidenced", name))
-        elif w.start - w.announced_at < timedelta(days=regime.maintenance_notice_days):
-            warnings.append(ReportWarning(
-                "maintenance_short_notice", f"maintenance window {w.id} ({w.start.isoformat()}, "
-                                    f"{w.reason}) was announced {w.announced_at.isoformat()}, less than "
-                                    f"{regime.maintenance_notice_days} days ahead; it stays excluded "
-                                    f"({use.minutes} minutes) as a short-notice window", name))
     return ScopeResult(name, domains, account, tier, worst_tier, credit if eligible else Fraction(0), capped, amount,
                        fee, licenses, resolution, windows, notices)
 

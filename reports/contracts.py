@@ -77,12 +77,17 @@ class Window:
     announced_at: datetime | None = None
     id: str = ""
     source: str = "config"
+    # the end as announced before the window began, where it was moved later afterwards: the
+    # exclusion stops there and the overrun counts (None: the end was never moved after the start)
+    announced_end: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in EXCLUSION_KINDS:
             raise ValueError(f"unknown window kind {self.kind!r}")
         if self.end is not None and self.end <= self.start:
             raise ValueError("window end must be after its start")
+        if self.announced_end is not None and self.announced_end <= self.start:
+            raise ValueError("a window's announced end must be after its start")
         if not self.domains and not self.contracts:
             raise ValueError("a window applies to some domains or contracts")
 

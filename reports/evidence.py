@@ -1,7 +1,7 @@
 """The inputs a contract's monthly figures were computed from, embedded in every report so that
 an auditor can recompute them (`slamon report --verify FILE`), and a digest that pins them.
 
-Evidence format (schema "slamon-evidence/1"), one JSON object per contract and month:
+Evidence format (schema "slamon-evidence/2"), one JSON object per contract and month:
 
     schema, software {name, version}   what produced it
     period "YYYY-MM", timezone         the month: month_period(period, timezone)
@@ -13,20 +13,22 @@ Evidence format (schema "slamon-evidence/1"), one JSON object per contract and m
              gaps, minutes}]
     windows [...], notices [...]       the exclusion windows and notices that applied (RFC 3339)
 
-A scope's minutes are the sparse mapping the detector was given, over `range`: the look-back of
-OUTAGE_LOOKBACK_MINUTES before the month plus the month itself, as UTC minute indexes (minutes
-since 1970-01-01T00:00Z). Every minute of the month that is listed nowhere was stored and up
-("absent": "up"); in the look-back only the down minutes are listed (a minute without data there
-ends a run of down minutes just as an up one does, so it cannot change a figure). The listed
-minutes are written in two forms:
+A scope's minutes are the sparse mapping the classification was given, over `range`: the history
+before the month that an incident going on at its start needs (back to an up or excluded minute,
+or to the first stored one), plus the month itself, as UTC minute indexes (minutes since
+1970-01-01T00:00Z). Every minute of the range that is listed nowhere was stored and up for every
+domain of the scope ("absent": "up"). The listed minutes are written in two forms:
 
-    "gaps":    [[start, end_exclusive], ...]   runs of minutes with no counted request at all (no
-                                                row stored, or a row of 0 requests), each [m, 0, 0]
-    "minutes": [[minute, requests, errors], ...] every other minute that was not up (too few
-                                                samples, or too many server errors)
+    "gaps":    [[start, end_exclusive], ...]   runs of minutes in which no domain of the scope
+                                                has a counted request (no row, or 0 requests)
+    "minutes": [[minute, r1, e1, r2, e2, ...], ...] every other minute at which some domain was
+                                                not up on its own: each domain's requests and
+                                                errors, in the order of "domains"
 
 Both lists are sorted and do not overlap. A month without data thus costs one gap, not 44,640
 entries. `evidence_digest` is the sha256 of the canonical JSON (sorted keys, no spaces, UTF-8).
+Schema 1 (slamon 0.1) pooled a scope's domains before the windows were applied and followed
+incidents back one day only; its reports keep their digest but are not recomputed.
 
 Reports carry the evidence:
   * JSON (`report_json`): each contract has "evidence" and "evidence_digest";
@@ -51,13 +53,14 @@ from fractions import Fraction
 from importlib import metadata
 from typing import Any
 
-from reports.accounting import OUTAGE_LOOKBACK_MINUTES, ContractResult, account_contract, month_period
+from reports.accounting import ContractResult, DomainMinutes, account_contract, month_period
 from reports.contracts import Contract, LicenseStep, Notice, ServiceFee, Window
 from reports.fields import Problems, path_str
 from reports.minutes import Count, Thresholds
 from reports.regimes import builtin_regime_tables, parse_regime
 
-SCHEMA = "slamon-evidence/1"
+SCHEMA = "slamon-evidence/2"
+OLD_SCHEMAS = ("slamon-evidence/1",)
 
 # the figures a report states and `verify` recomputes (contract_json's keys)
 CONTRACT_FIGURE_KEYS = ("total_minutes", "credit_amount", "claim_deadline")
@@ -86,31 +89,35 @@ def _instant(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
 
 
-def compact_minutes(minutes: Mapping[int, Count]) -> tuple[list[list[int]], list[list[int]]]:
-    """(gaps, minutes): runs of zero-count minutes as [start, end_exclusive], the rest as
-    [minute, requests, errors]."""
+def compact_minutes(minutes: DomainMinutes, domains: Sequence[str]) -> tuple[list[list[int]], list[list[int]]]:
+    """(gaps, minutes): runs of minutes where no domain has a request as [start, end_exclusive],
+    the rest as [minute, r1, e1, r2, e2, ...] in the order of `domains`."""
     gaps: list[list[int]] = []
     rows: list[list[int]] = []
     for m in sorted(minutes):
-        count = minutes[m]
-        if count.requests == 0 and count.errors == 0:
+        counts = [minutes[m].get(d, Count(0, 0)) for d in domains]
+        if all(c.requests == 0 and c.errors == 0 for c in counts):
             if gaps and gaps[-1][1] == m:
                 gaps[-1][1] = m + 1
             else:
                 gaps.append([m, m + 1])
         else:
-            rows.append([m, count.requests, count.errors])
+            rows.append([m, *(v for c in counts for v in (c.requests, c.errors))])
     return gaps, rows
 
 
-def expand_minutes(scope: Mapping[str, Any]) -> dict[int, Count]:
-    """The detector's mapping back from a scope's "gaps" and "minutes"."""
-    result: dict[int, Count] = {}
+def expand_minutes(scope: Mapping[str, Any]) -> dict[int, dict[str, Count]]:
+    """Each domain's counts back from a scope's "gaps" and "minutes"."""
+    domains = [str(d) for d in scope["domains"]]
+    result: dict[int, dict[str, Count]] = {}
     for start, end in scope.get("gaps", ()):
         for m in range(int(start), int(end)):
-            result[m] = Count(0, 0)
-    for m, requests, errors in scope.get("minutes", ()):
-        result[int(m)] = Count(int(requests), int(errors))
+            result[m] = {d: Count(0, 0) for d in domains}
+    for row in scope.get("minutes", ()):
+        if len(row) != 1 + 2 * len(domains):
+            raise EvidenceError(f"scope {scope.get('scope')}: a minute row has {len(row)} numbers, "
+                                f"{1 + 2 * len(domains)} expected")
+        result[int(row[0])] = {d: Count(int(row[1 + 2 * i]), int(row[2 + 2 * i])) for i, d in enumerate(domains)}
     return result
 
 
@@ -122,14 +129,14 @@ def build_evidence(result: ContractResult) -> dict[str, Any]:
     notices = {n.id: n for scope in result.scopes for n in scope.notices}
     scopes = []
     for s in result.scopes:
-        gaps, rows = compact_minutes(s.minutes)
+        gaps, rows = compact_minutes(s.minutes, s.domains)
         scopes.append({
             "scope": s.name,
             "domains": list(s.domains),
             "min_samples": s.thresholds.min_samples,
             "error_threshold": f"{s.thresholds.error_threshold.numerator}/{s.thresholds.error_threshold.denominator}",
             "absent": "up",
-            "range": [period.start_minute - OUTAGE_LOOKBACK_MINUTES, period.end_minute],
+            "range": [s.history_start, period.end_minute],
             "gaps": gaps,
             "minutes": rows,
         })
@@ -153,7 +160,8 @@ def build_evidence(result: ContractResult) -> dict[str, Any]:
         "windows": [
             {"id": w.id, "source": w.source, "kind": w.kind, "domains": list(w.domains),
              "contracts": list(w.contracts), "start": _instant(w.start), "end": _instant(w.end),
-             "announced_at": _instant(w.announced_at), "reason": w.reason}
+             "announced_at": _instant(w.announced_at), "announced_end": _instant(w.announced_end),
+             "reason": w.reason}
             for w in sorted(windows.values(), key=lambda w: w.id)
         ],
         "notices": [
@@ -183,14 +191,21 @@ class EvidenceSource:
     """A MinuteSource that answers from embedded evidence: exactly the recorded mapping."""
 
     def __init__(self, scopes: Sequence[Mapping[str, Any]]):
-        self._scopes = {tuple(s["domains"]): (expand_minutes(s), tuple(s["range"])) for s in scopes}
+        self._scopes = {tuple(s["domains"]): (expand_minutes(s), (int(s["range"][0]), int(s["range"][1])))
+                        for s in scopes}
 
-    def scope_minutes(self, domains: Sequence[str], thresholds: Thresholds, start: int, end: int,
-                      gaps_from: int | None = None) -> dict[int, Count]:
+    def _scope(self, domains: Sequence[str]) -> tuple[dict[int, dict[str, Count]], tuple[int, int]]:
         key = tuple(domains)
         if key not in self._scopes:
             raise EvidenceError(f"no minutes recorded for the scope of {', '.join(key)}")
-        minutes, (lo, hi) = self._scopes[key]
+        return self._scopes[key]
+
+    def earliest_minute(self, domains: Sequence[str]) -> int | None:
+        return self._scope(domains)[1][0]
+
+    def domain_minutes(self, domains: Sequence[str], thresholds: Thresholds, start: int,
+                       end: int) -> dict[int, dict[str, Count]]:
+        minutes, (lo, hi) = self._scope(domains)
         if start < lo or end > hi:
             raise EvidenceError(f"minutes recorded for [{lo}, {hi}) but [{start}, {end}) is needed")
         return {m: c for m, c in minutes.items() if start <= m < end}
@@ -216,8 +231,12 @@ def _instant_of(value: str) -> datetime:
 
 def recompute(evidence: Any) -> ContractResult:
     """The contract's month computed again from its evidence alone: no storage, no config."""
-    if not isinstance(evidence, dict) or evidence.get("schema") != SCHEMA:
-        schema = evidence.get("schema") if isinstance(evidence, dict) else None
+    schema = evidence.get("schema") if isinstance(evidence, dict) else None
+    if schema in OLD_SCHEMAS:
+        raise EvidenceError(f"the evidence is {schema} (slamon 0.1), whose rules this slamon no longer applies "
+                            f"(pooled windows and incidents changed in 0.2): its digest was checked, its figures "
+                            f"cannot be recomputed")
+    if not isinstance(evidence, dict) or schema != SCHEMA:
         raise EvidenceError(f"not {SCHEMA} evidence (schema {schema!r})")
     try:
         problems = Problems()
@@ -240,7 +259,8 @@ def recompute(evidence: Any) -> ContractResult:
         period = month_period(evidence["period"], evidence["timezone"])
         windows = [Window(kind=w["kind"], start=_instant_of(w["start"]), end=_dt(w["end"]), reason=w["reason"],
                           domains=tuple(w["domains"]), contracts=tuple(w["contracts"]),
-                          announced_at=_dt(w["announced_at"]), id=w["id"], source=w["source"])
+                          announced_at=_dt(w["announced_at"]), id=w["id"], source=w["source"],
+                          announced_end=_dt(w.get("announced_end")))
                    for w in evidence["windows"]]
         notices = [Notice(contract=n["contract"], at=_instant_of(n["at"]), kind=n["kind"], domain=n["domain"],
                           note=n["note"], id=n["id"], source=n["source"]) for n in evidence["notices"]]

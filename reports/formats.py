@@ -33,7 +33,9 @@ def scope_json(result: ContractResult, scope: ScopeResult) -> dict[str, Any]:
         "scope": scope.name,
         "domains": list(scope.domains),
         "downtime_minutes": account.downtime_minutes,
-        "excluded_minutes": {kind: account.excluded_minutes[kind] for kind in EXCLUSION_KINDS},
+        # emergencies appear only under a regime that excludes them (the built-ins count them)
+        "excluded_minutes": {kind: account.excluded_minutes[kind] for kind in EXCLUSION_KINDS
+                             if kind != "emergency" or result.regime.emergency_excluded},
         "before_notice_minutes": account.before_notice_minutes,
         "unknown_minutes": account.unknown_minutes,
         "up_minutes": account.up_minutes,
@@ -64,7 +66,11 @@ def scope_json(result: ContractResult, scope: ScopeResult) -> dict[str, Any]:
                 "start": use.window.start.isoformat(),
                 "end": use.window.end.isoformat() if use.window.end else None,
                 "announced_at": use.window.announced_at.isoformat() if use.window.announced_at else None,
+                "announced_end": use.window.announced_end.isoformat() if use.window.announced_end else None,
                 "excluded_minutes": use.minutes,
+                "excludes": use.excludes,
+                "excluded_until": use.excluded_until.isoformat() if use.excluded_until else None,
+                "counted_because": use.reason if not use.excludes or use.excluded_until else None,
             }
             for use in scope.windows
         ],

@@ -34,7 +34,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from reports import i18n
-from reports.accounting import ContractResult, ScopeResult, exclusion_span, minute_start, minute_to_index
+from reports.accounting import ContractResult, ScopeResult, minute_start, minute_to_index
 from reports.contracts import NOTICE_KINDS
 from reports.evidence import build_evidence, evidence_digest, figure_attrs, script_json
 from reports.formats import contract_json
@@ -87,11 +87,11 @@ def minute_classes(result: ContractResult, scope: ScopeResult) -> dict[int, str]
     """Every minute of the period that is not up: "counted", "before_notice", "unknown" or
     "excluded:KIND", the way account_scope classified it."""
     period = result.period
-    find = exclusion_lookup([exclusion_span(use.window, period) for use in scope.windows])
+    find = exclusion_lookup(scope.spans)
     outages = sorted(scope.account.outages, key=lambda o: o.start_minute)
     starts = [o.start_minute for o in outages]
     classes: dict[int, str] = {}
-    for minute, count in scope.minutes.items():
+    for minute, count in scope.pooled.items():
         if not period.start_minute <= minute < period.end_minute:
             continue
         state = scope.thresholds.state(count.requests, count.errors)

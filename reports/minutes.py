@@ -1,11 +1,18 @@
 """Minute classification: from per-minute request counts to up / down / excluded / before-notice /
-unknown minutes and the outages they form. Pure: no I/O, no clock.
+unknown minutes and the incidents (outages) they form. Pure: no I/O, no clock.
 
 Minutes are integers (UTC epoch seconds // 60). A period is the half-open range
 [period_start, period_end) of such minutes. Every minute of a period lands in exactly one class:
 
     up + down (counted) + excluded[kind] + before_notice + unknown == period_end - period_start
-"""
+
+An incident is a stretch of down minutes that unknown minutes inside it do not end; an observed
+up minute or an excluded minute does. A notice belongs to the incident going on in its minute,
+or else to the incident whose first down minute begins at most `notice_grace_minutes` after it.
+
+A pooled scope (several domains measured as one) leaves out of each minute the requests of the
+domains that are inside an exclusion window then; the minute is excluded only when every domain
+of the scope is inside one (it then takes the kind of highest precedence)."""
 from __future__ import annotations
 
 import bisect
@@ -13,11 +20,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-EXCLUSION_KINDS = ("maintenance", "customer", "force_majeure", "free")
+EXCLUSION_KINDS = ("maintenance", "customer", "force_majeure", "free", "emergency")
 # When windows of several kinds cover one minute, the minute carries the first kind in this
 # order: a free period voids compensation outright, force majeure and customer causes are
-# not the provider's fault at all, maintenance is the provider's own planned work.
-KIND_PRIORITY = {"free": 0, "force_majeure": 1, "customer": 2, "maintenance": 3}
+# not the provider's fault at all, maintenance is the provider's own planned work, and an
+# emergency is the provider's own unplanned work (excluded only where a regime says so).
+KIND_PRIORITY = {"free": 0, "force_majeure": 1, "customer": 2, "maintenance": 3, "emergency": 4}
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +84,10 @@ class ExclusionSpan:
 
 @dataclass(frozen=True)
 class Outage:
-    """A maximal run of consecutive down minutes [start_minute, end_minute) with at least one
-    minute in the period that is not excluded. It may begin before the period; only minutes in
-    the period are counted or `before_notice`."""
+    """An incident [start_minute, end_minute): from its first down minute to the minute after its
+    last one (unknown minutes inside it included), with at least one down minute in the period.
+    It may begin before the period, however long before; it stops at the period's end. Only
+    minutes in the period are counted or `before_notice`."""
 
     start_minute: int
     end_minute: int
@@ -140,6 +149,101 @@ def exclusion_lookup(spans: Sequence[ExclusionSpan]) -> Callable[[int], Exclusio
     return find
 
 
+def _better(a: ExclusionSpan | None, b: ExclusionSpan | None) -> ExclusionSpan | None:
+    if a is None or (b is not None and KIND_PRIORITY[b.kind] < KIND_PRIORITY[a.kind]):
+        return b
+    return a
+
+
+def scope_exclusions(domains: Sequence[str], spans: Mapping[str, Sequence[ExclusionSpan]]) -> list[ExclusionSpan]:
+    """The spans in which every domain of the scope is inside a window, each with the window of
+    highest precedence among those covering the domains (the pooled minute is excluded there)."""
+    bounds = sorted({b for d in domains for s in spans.get(d, ()) for b in (s.start_minute, s.end_minute)})
+    finders = {d: exclusion_lookup(spans.get(d, ())) for d in domains}
+    result: list[ExclusionSpan] = []
+    for lo, hi in zip(bounds, bounds[1:], strict=False):
+        best: ExclusionSpan | None = None
+        for d in domains:
+            covering = finders[d](lo)  # constant over [lo, hi): no bound of any span inside
+            if covering is None:
+                break
+            best = _better(best, covering)
+        else:
+            if best is not None:
+                if result and result[-1].end_minute == lo and result[-1].window_id == best.window_id \
+                        and result[-1].kind == best.kind:
+                    result[-1] = ExclusionSpan(result[-1].start_minute, hi, best.kind, best.reason, best.window_id)
+                else:
+                    result.append(ExclusionSpan(lo, hi, best.kind, best.reason, best.window_id))
+    return result
+
+
+def pool_minutes(domains: Sequence[str], minutes: Mapping[int, Mapping[str, Count]],
+                 spans: Mapping[str, Sequence[ExclusionSpan]]) -> dict[int, Count]:
+    """One Count per listed minute for the scope: the requests of the domains that are not inside
+    a window in that minute, or of all of them when every domain is (scope_exclusions then
+    decides whether the minute is excluded). Domains without counts at a minute add nothing."""
+    finders = {d: exclusion_lookup(spans.get(d, ())) for d in domains}
+    pooled: dict[int, Count] = {}
+    for minute, by_domain in minutes.items():
+        outside = [d for d in domains if finders[d](minute) is None] or list(domains)
+        requests = errors = 0
+        for d in outside:
+            count = by_domain.get(d)
+            if count is not None:
+                requests += count.requests
+                errors += count.errors
+        pooled[minute] = Count(requests, errors)
+    return pooled
+
+
+@dataclass
+class _Incident:
+    start: int
+    last_down: int
+    down: list[int] = field(default_factory=list)   # its down minutes in the period
+
+
+def _incidents(minutes: Mapping[int, Count], history_start: int, period_start: int, period_end: int,
+               thresholds: Thresholds, find_exclusion: Callable[[int], ExclusionSpan | None],
+               absent: str) -> list[_Incident]:
+    """The incidents of [history_start, period_end), in order."""
+    incidents: list[_Incident] = []
+    current: _Incident | None = None
+    previous = history_start - 1
+    for minute in sorted(m for m in minutes if history_start <= m < period_end):
+        if minute > previous + 1 and absent == "up":
+            current = None  # an absent minute in between was up: it ended the incident
+        previous = minute
+        count = minutes[minute]
+        state = thresholds.state(count.requests, count.errors)
+        if state == "down" and find_exclusion(minute) is not None:
+            state = "excluded"
+        if state == "down":
+            if current is None:
+                current = _Incident(minute, minute)
+                incidents.append(current)
+            current.last_down = minute
+            if minute >= period_start:
+                current.down.append(minute)
+        elif state in ("up", "excluded"):
+            current = None
+    return incidents
+
+
+def _first_counted(incident: _Incident, notices: Sequence[int], grace: int, previous: _Incident | None) -> int | None:
+    """The earliest notice minute belonging to the incident: given while it went on, or at most
+    `grace` minutes before its first down minute but not while the incident before it went on
+    (such a notice is that one's)."""
+    earliest = incident.start - grace
+    if previous is not None:
+        earliest = max(earliest, previous.last_down + 1)
+    i = bisect.bisect_left(notices, earliest)
+    if i < len(notices) and notices[i] <= incident.last_down:
+        return notices[i]
+    return None
+
+
 def account_scope(
     period_start: int,
     period_end: int,
@@ -149,14 +253,19 @@ def account_scope(
     notice_minutes: Iterable[int] = (),
     awareness: str = "detection",
     absent: str = "unknown",
+    *,
+    notice_grace_minutes: int = 0,
+    history_start: int | None = None,
 ) -> ScopeAccount:
     """Classify every minute of [period_start, period_end) for one scope.
 
-    `minutes` maps minute -> pooled Count; minutes absent from it are `absent`: "unknown" (no
-    evidence, the honest default) or "up" (the caller has checked that every absent minute had
-    enough healthy samples, which lets storage hand over only the minutes that matter).
-    `notice_minutes` are the minutes in which customer or provider notices were recorded;
-    with awareness="notice" an outage counts from the earliest notice inside it.
+    `minutes` maps minute -> the scope's Count (pooled_minutes for several domains); minutes absent
+    from it are `absent`: "unknown" (no evidence, the honest default) or "up" (the caller has
+    checked that every absent minute had enough healthy samples, which lets storage hand over
+    only the minutes that matter). Minutes from `history_start` (default: the earliest given)
+    to the period's start only find the incidents that began before the period.
+    `notice_minutes` are the minutes in which customer or provider notices were recorded; with
+    awareness="notice" an incident counts from the earliest notice that belongs to it.
     """
     if period_end <= period_start:
         raise ValueError("empty period")
@@ -164,63 +273,50 @@ def account_scope(
         raise ValueError("absent must be 'unknown' or 'up'")
     if awareness not in ("detection", "notice"):
         raise ValueError("awareness must be 'detection' or 'notice'")
+    if notice_grace_minutes < 0:
+        raise ValueError("notice_grace_minutes must not be negative")
+    if history_start is None:
+        history_start = min([period_start, *minutes])
     total = period_end - period_start
     find_exclusion = exclusion_lookup(exclusions)
     excluded = dict.fromkeys(EXCLUSION_KINDS, 0)
     excluded_by_window: dict[str, int] = {}
     up = unknown = present = 0
-    # An outage is a maximal run of consecutive down minutes, excluded ones included, so that a
-    # notice given during a maintenance overrun, or before the month began, still starts the
-    # count. Down minutes just before the period only extend runs; they are never classified.
-    runs: list[list[int]] = []                 # [start, end) of consecutive down minutes
-    run_excluded: list[set[int]] = []          # the excluded minutes of each run
-    for minute in sorted(minutes):
-        if minute >= period_end:
-            break  # what follows the period cannot change it
-        inside = period_start <= minute
-        count = minutes[minute]
-        state = thresholds.state(count.requests, count.errors)
-        if inside:
-            present += 1
-            if state == "up":
-                up += 1
-            elif state == "unknown":
-                unknown += 1
-        if state != "down":
+    for minute, count in minutes.items():
+        if not period_start <= minute < period_end:
             continue
-        if runs and runs[-1][1] == minute:
-            runs[-1][1] = minute + 1
-        else:
-            runs.append([minute, minute + 1])
-            run_excluded.append(set())
-        if inside and (span := find_exclusion(minute)) is not None:
+        present += 1
+        state = thresholds.state(count.requests, count.errors)
+        if state == "up":
+            up += 1
+        elif state == "unknown":
+            unknown += 1
+        elif (span := find_exclusion(minute)) is not None:
             excluded[span.kind] += 1
             excluded_by_window[span.window_id] = excluded_by_window.get(span.window_id, 0) + 1
-            run_excluded[-1].add(minute)
-
     if absent == "up":
         up += total - present
     else:
         unknown += total - present
 
     notices = sorted(set(notice_minutes))
+    incidents = _incidents(minutes, history_start, period_start, period_end, thresholds, find_exclusion, absent)
     outages = []
     downtime = before_notice = 0
     last_counted = None
-    for (start, end), excluded_in_run in zip(runs, run_excluded, strict=True):
+    for index, incident in enumerate(incidents):
+        if not incident.down:
+            continue  # no down minute in the period
         if awareness == "detection":
-            first_counted = start
+            first_counted: int | None = incident.start
         else:
-            i = bisect.bisect_left(notices, start)
-            first_counted = notices[i] if i < len(notices) and notices[i] < end else end
-        in_period = [m for m in range(max(start, period_start), min(end, period_end)) if m not in excluded_in_run]
-        if not in_period:
-            continue  # wholly excluded, or wholly outside the period
-        counted = [m for m in in_period if m >= first_counted]
-        outages.append(Outage(start, end, len(counted), len(in_period) - len(counted),
-                              counted[0] if counted else None))
+            previous = incidents[index - 1] if index else None
+            first_counted = _first_counted(incident, notices, notice_grace_minutes, previous)
+        counted = [m for m in incident.down if first_counted is not None and m >= first_counted]
+        outages.append(Outage(incident.start, incident.last_down + 1, len(counted),
+                              len(incident.down) - len(counted), counted[0] if counted else None))
         downtime += len(counted)
-        before_notice += len(in_period) - len(counted)
+        before_notice += len(incident.down) - len(counted)
         if counted:
             last_counted = max(last_counted or counted[-1], counted[-1])
 

@@ -92,6 +92,12 @@ class Regime:
     credit_applies_after_months: int | None = None
     eligible_plans: frozenset[str] = frozenset({"paid"})
     maintenance_notice_days: int = 7
+    # a maintenance window excludes only when announced before it starts (Art. 24 (2) 1:
+    # "pre-scheduled"); an emergency window (not announced ahead) excludes only when this says so
+    maintenance_requires_announcement: bool = True
+    emergency_excluded: bool = False
+    # a notice belongs to an incident whose first down minute starts at most this long after it
+    notice_grace_minutes: int = 5
     ambiguous_bounds: tuple[Fraction, ...] = ()
     clauses: tuple[str, ...] = ()
     language: str = "en"
@@ -164,7 +170,8 @@ REGIME_KEYS = (
     "extends", "title", "clauses", "language", "timezone", "scope", "target", "credit_unit",
     "tiers", "cap", "day_divisor", "rounding", "rounding_unit", "prices_include_tax", "tax_rate",
     "notice_based", "awareness", "claim_window_days", "credit_applies_after_months",
-    "eligible_plans", "maintenance_notice_days", "ambiguous_bounds",
+    "eligible_plans", "maintenance_notice_days", "ambiguous_bounds", "maintenance_requires_announcement",
+    "emergency_excluded", "notice_grace_minutes",
 )
 
 
@@ -271,6 +278,9 @@ def parse_regime(name: str, data: Any, path: KeyPath, problems: Problems,
         if plan not in PLANS:
             problems.add(table.key("eligible_plans"), f"unknown plan {plan!r} (plans: {', '.join(PLANS)})")
     notice_days = table.integer("maintenance_notice_days", 7, minimum=0)
+    requires_announcement = table.boolean("maintenance_requires_announcement", True)
+    emergency_excluded = table.boolean("emergency_excluded", False)
+    notice_grace = table.integer("notice_grace_minutes", 5, minimum=0, maximum=1440)
     raw_ambiguous = table.raw("ambiguous_bounds", [])
     if not isinstance(raw_ambiguous, list):
         problems.add(table.key("ambiguous_bounds"), "expected a list of percentages such as [\"99.9\"]")
@@ -291,6 +301,8 @@ def parse_regime(name: str, data: Any, path: KeyPath, problems: Problems,
         awareness=awareness, claim_window_days=claim_window_days,
         credit_applies_after_months=credit_applies, eligible_plans=frozenset(plans),
         maintenance_notice_days=notice_days, ambiguous_bounds=ambiguous, clauses=clauses,
+        maintenance_requires_announcement=requires_announcement, emergency_excluded=emergency_excluded,
+        notice_grace_minutes=notice_grace,
         language=language, builtin=builtin, definition=dict(data),
     )
 

@@ -1,4 +1,5 @@
-"""Property tests of the pure detector (monitor/detector.py) against regimes.md sections 1-2.
+"""Property tests of the pure minute classification (reports/minutes.py): every minute in one class,
+incidents and the notices that belong to them, exclusions, monotone credit.
 
 Random minute series (inside and slightly outside the period, some minutes absent), random
 exclusion windows of every kind, random notices, both awareness settings and random thresholds.
@@ -58,8 +59,10 @@ def scenarios(draw):
     notices = draw(st.lists(st.integers(start - MARGIN, end + MARGIN), max_size=5))
     awareness = draw(st.sampled_from(["detection", "notice"]))
     absent = draw(st.sampled_from(["unknown", "up"]))
+    grace = draw(st.integers(0, 4))
     return dict(period_start=start, period_end=end, minutes=minutes, thresholds=th,
-                exclusions=exclusions, notice_minutes=notices, awareness=awareness, absent=absent)
+                exclusions=exclusions, notice_minutes=notices, awareness=awareness, absent=absent,
+                notice_grace_minutes=grace)
 
 
 @st.composite
@@ -243,28 +246,53 @@ def test_an_extra_notice_never_lowers_notice_based_downtime(sc, data):
     assert after.downtime_minutes >= before.downtime_minutes
 
 
-@PROPS
-@given(scenarios())
-def test_notice_counting_starts_at_the_earliest_notice_inside_each_outage(sc):
-    sc = {**sc, "awareness": "notice"}
-    acc = run(sc)
-    notices = sorted(set(sc["notice_minutes"]))
-
+def reference_incidents(sc: dict) -> list[tuple[int, int]]:
+    """(first down minute, last down minute) of every incident, walked minute by minute: down
+    minutes joined by unknown ones; an up or excluded minute ends one."""
     def excluded(minute):
         return any(x.start_minute <= minute < x.end_minute for x in sc["exclusions"])
 
+    found: list[list[int]] = []
+    current: list[int] | None = None
+    for minute in range(min([sc["period_start"], *sc["minutes"]]), sc["period_end"]):
+        state = state_of(sc, minute)
+        if state == "down" and not excluded(minute):
+            if current is None:
+                current = [minute, minute]
+                found.append(current)
+            current[1] = minute
+        elif state in ("up", "down"):  # up, or a down minute a window excludes
+            current = None
+    return [(a, b) for a, b in found]
+
+
+@PROPS
+@given(scenarios())
+def test_incidents_and_the_notices_that_belong_to_them(sc):
+    """Under awareness='notice' an incident counts from the earliest notice given while it went
+    on, or at most the grace before its first down minute (and not during the incident before)."""
+    sc = {**sc, "awareness": "notice"}
+    acc = run(sc)
+    notices = sorted(set(sc["notice_minutes"]))
+    incidents = reference_incidents(sc)
+
+    def down_in_period(a: int, b: int) -> list[int]:
+        return [m for m in range(max(a, sc["period_start"]), b + 1) if state_of(sc, m) == "down"
+                and not any(x.start_minute <= m < x.end_minute for x in sc["exclusions"])]
+
+    assert [(o.start_minute, o.end_minute - 1) for o in acc.outages] == \
+        [(a, b) for a, b in incidents if down_in_period(a, b)]
     for outage in acc.outages:
-        # excluded minutes stay part of the run but are neither counted nor before the notice
-        countable = [m for m in range(max(outage.start_minute, sc["period_start"]),
-                                      min(outage.end_minute, sc["period_end"])) if not excluded(m)]
-        inside = [n for n in notices if outage.start_minute <= n < outage.end_minute]
-        if inside:
-            assert outage.counted_minutes == len([m for m in countable if m >= inside[0]])
-            if outage.counted_minutes:
-                assert outage.first_counted_minute == min(m for m in countable if m >= inside[0])
-        else:
-            assert outage.counted_minutes == 0
-        assert outage.counted_minutes + outage.before_notice_minutes == len(countable)
+        index = incidents.index((outage.start_minute, outage.end_minute - 1))
+        earliest = outage.start_minute - sc["notice_grace_minutes"]
+        if index:
+            earliest = max(earliest, incidents[index - 1][1] + 1)
+        belonging = [n for n in notices if earliest <= n <= outage.end_minute - 1]
+        downs = down_in_period(outage.start_minute, outage.end_minute - 1)
+        counted = [m for m in downs if belonging and m >= belonging[0]]
+        assert outage.counted_minutes == len(counted)
+        assert outage.before_notice_minutes == len(downs) - len(counted)
+        assert outage.first_counted_minute == (counted[0] if counted else None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -430,26 +458,60 @@ def test_invalid_thresholds_and_counts_rejected():
 # --------------------------------------------------------------------------------------------
 # Counting start across exclusions and month boundaries (regimes.md section 1, "Counting start")
 #
-# The spec defines an outage as "a maximal run of consecutive down minutes" and counts it from
-# the earliest notice "recorded at or after the outage's first minute and before its end".
-# An excluded minute is still a down minute ("A down minute is *excluded* (not counted)"), and
-# the detector is handed the minutes around the period. So runs are not split at excluded
-# minutes nor at the period start: a notice given before either still starts the count.
+# A notice is about an incident: a stretch of down minutes that unknown minutes inside do not
+# end, but an observed up or excluded minute does. It belongs to the incident going on in its
+# minute, or to the one starting at most the grace after it; an incident is followed back however
+# long before the period it began.
 # --------------------------------------------------------------------------------------------
 
 
-def test_notice_during_maintenance_overrun_counts_the_overrun():
-    # down minutes 0..29; maintenance covers 0..19; the customer notifies at minute 10
-    # (during the window). The outage 0..29 counts from minute 10: 10..19 are excluded,
-    # 20..29 are counted.
+def test_a_maintenance_window_ends_an_incident_and_its_overrun_is_a_new_one():
+    # down minutes 0..29; maintenance covers 0..19; the customer notifies at minute 10 (during
+    # the window, when no incident went on): the overrun 20..29 is an incident of its own, and the
+    # notice belongs to it only when it starts within the grace after the notice
     minutes = {m: Count(20, 20) for m in range(30)}
-    acc = account_scope(0, 100, minutes, Thresholds(),
-                        [ExclusionSpan(0, 20, "maintenance", "planned", "w")],
-                        notice_minutes=[10], awareness="notice", absent="up")
-    assert acc.excluded_minutes["maintenance"] == 20
-    assert acc.downtime_minutes == 10
-    assert acc.before_notice_minutes == 0
+    spans = [ExclusionSpan(0, 20, "maintenance", "planned", "w")]
+    for grace, counted in ((5, 0), (10, 10)):
+        acc = account_scope(0, 100, minutes, Thresholds(), spans, notice_minutes=[10], awareness="notice",
+                            absent="up", notice_grace_minutes=grace)
+        assert acc.excluded_minutes["maintenance"] == 20
+        assert [(o.start_minute, o.end_minute) for o in acc.outages] == [(20, 30)]
+        assert (acc.downtime_minutes, acc.before_notice_minutes) == (counted, 10 - counted)
 
+
+def test_unknown_minutes_inside_an_incident_do_not_split_it():
+    # down 0..19, one minute without data (20), down 21..48: one incident; the notice at minute 5
+    # counts it from there on (43 of its 48 down minutes), not only the part before the gap
+    minutes = {m: Count(20, 20) for m in range(49)}
+    minutes[20] = Count(0, 0)
+    acc = account_scope(0, 100, minutes, Thresholds(), notice_minutes=[5], awareness="notice", absent="up")
+    assert [(o.start_minute, o.end_minute) for o in acc.outages] == [(0, 49)]
+    assert (acc.downtime_minutes, acc.before_notice_minutes, acc.unknown_minutes) == (43, 5, 1)
+
+
+def test_a_notice_just_before_the_first_down_minute_belongs_within_the_grace():
+    minutes = {m: Count(20, 20) for m in range(100, 130)}
+    for grace, downtime in ((0, 0), (1, 30), (5, 30)):
+        acc = account_scope(0, 200, minutes, Thresholds(), notice_minutes=[99], awareness="notice",
+                            absent="up", notice_grace_minutes=grace)
+        assert acc.downtime_minutes == downtime, grace
+    # a notice given during an earlier incident belongs to that one, not to the next
+    minutes.update({m: Count(20, 20) for m in range(90, 98)})
+    acc = account_scope(0, 200, minutes, Thresholds(), notice_minutes=[97], awareness="notice", absent="up",
+                        notice_grace_minutes=5)
+    assert [(o.start_minute, o.counted_minutes) for o in acc.outages] == [(90, 1), (100, 0)]
+
+
+def test_an_incident_is_followed_back_however_long_before_the_period_it_began():
+    # down since minute 10, three days before the period [5000, 6000), with unknown hours in it;
+    # noticed at minute 12: every down minute of the period counts
+    minutes = {m: Count(20, 20) for m in range(10, 5100)}
+    for m in range(1000, 1300):
+        minutes[m] = Count(0, 0)
+    acc = account_scope(5000, 6000, minutes, Thresholds(), notice_minutes=[12], awareness="notice", absent="up",
+                        history_start=0)
+    assert [(o.start_minute, o.end_minute) for o in acc.outages] == [(10, 5100)]
+    assert (acc.downtime_minutes, acc.before_notice_minutes) == (100, 0)
 
 
 def test_notice_before_period_start_counts_outage_continuing_into_period():

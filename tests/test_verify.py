@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from reports.accounting import OUTAGE_LOOKBACK_MINUTES, minute_to_index
+from reports.accounting import minute_to_index
 from reports.evidence import (
     SCHEMA,
     canonical_json,
@@ -26,6 +26,7 @@ from reports.evidence import (
     script_json,
 )
 from reports.formats import contract_json
+from reports.minutes import Count
 from reports.verify import verify
 from tests.test_worked_examples import (
     BERLIN,
@@ -174,7 +175,7 @@ def test_json_report_embeds_evidence_and_verifies(slamon, tmp_path):
 
 def test_missing_minutes_are_compacted_into_gaps(slamon, tmp_path):
     """Minutes without data are runs in "gaps", not one [m, 0, 0] entry each: here the first six
-    hours of November (and the day of look-back before it, which lists only down minutes)."""
+    hours of November. Nothing was stored before them, so the history before the month is empty."""
     period = "2026-11"
     cfg = write_config(tmp_path, domains=[{"name": "works-mail"}],
                        contracts=[contract_for("lineworks", "acme-lw", "works-mail")])
@@ -187,7 +188,7 @@ def test_missing_minutes_are_compacted_into_gaps(slamon, tmp_path):
     [c] = data["contracts"]
     [scope] = c["evidence"]["scopes"]
     first = minute_to_index(start)
-    assert scope["range"] == [first - OUTAGE_LOOKBACK_MINUTES, minute_to_index(end)]
+    assert scope["range"] == [first, minute_to_index(end)]
     assert scope["gaps"] == [[first, minute_to_index(late_start)]]
     assert len(scope["minutes"]) == 44 and all(r == 20 and e == 20 for _, r, e in scope["minutes"])
     assert scope["minutes"][0][0] == minute_to_index(EX1_OUTAGE_START)
@@ -198,13 +199,23 @@ def test_missing_minutes_are_compacted_into_gaps(slamon, tmp_path):
 
 
 def test_compaction_round_trip():
-    from reports.minutes import Count
-    minutes = {5: Count(0, 0), 6: Count(0, 0), 7: Count(3, 1), 8: Count(0, 0), 20: Count(20, 20),
-               21: Count(0, 0), 22: Count(0, 0)}
-    gaps, rows = compact_minutes(minutes)
+    one = {m: {"mail": c} for m, c in {5: Count(0, 0), 6: Count(0, 0), 7: Count(3, 1), 8: Count(0, 0),
+                                        20: Count(20, 20), 21: Count(0, 0), 22: Count(0, 0)}.items()}
+    gaps, rows = compact_minutes(one, ["mail"])
     assert gaps == [[5, 7], [8, 9], [21, 23]]
     assert rows == [[7, 3, 1], [20, 20, 20]]
-    assert expand_minutes({"gaps": gaps, "minutes": rows}) == minutes
+    assert expand_minutes({"domains": ["mail"], "gaps": gaps, "minutes": rows}) == one
+
+
+def test_compaction_of_a_pooled_scope_keeps_each_domain():
+    """A gap is a minute no domain of the scope has a request in; every other minute keeps each
+    domain's counts, in the order of the scope's domains."""
+    pooled = {5: {"mail": Count(0, 0), "drive": Count(0, 0)}, 6: {"mail": Count(0, 0), "drive": Count(30, 0)},
+              7: {"mail": Count(20, 20), "drive": Count(30, 1)}}
+    gaps, rows = compact_minutes(pooled, ["mail", "drive"])
+    assert gaps == [[5, 6]]
+    assert rows == [[6, 0, 0, 30, 0], [7, 20, 20, 30, 1]]
+    assert expand_minutes({"domains": ["mail", "drive"], "gaps": gaps, "minutes": rows}) == pooled
 
 
 def test_tampered_figure_is_named(slamon, tmp_path):
