@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from monitor.config import Config
 from monitor.errors import InputError
@@ -92,15 +93,16 @@ class StoredMinutes:
         return result
 
 
-def build_reports(config: Config, storage: Storage, period_label: str,
-                  contract_ids: Iterable[str] = ()) -> list[ContractResult]:
+def build_reports(config: Config, storage: Storage, period_label: str, contract_ids: Iterable[str] = (),
+                  as_of: datetime | None = None) -> list[ContractResult]:
     """Every named contract (all when none are named), each in its own zone's month, with the
-    windows and notices of the config and of the database."""
-    book = config.book(storage.windows(), storage.notices())
+    windows and notices of the config and of the database, and the claims; `as_of` is now (a
+    month not over yet is provisional)."""
+    book = config.book(storage.windows(), storage.notices(), storage.claims())
     periods = contract_periods(book, period_label, contract_ids)
     start = min(p.start_minute for p in periods.values())
     end = max(p.end_minute for p in periods.values())
     if not storage.has_minutes(start, end):
         raise InputError(f"no samples stored for {period_label} in {storage.path}: nothing to report "
                          f"(ingest samples with `slamon ingest` or run the daemon first)")
-    return account_contracts(book, StoredMinutes(storage, start - HISTORY_STEP_MINUTES, end), periods)
+    return account_contracts(book, StoredMinutes(storage, start - HISTORY_STEP_MINUTES, end), periods, as_of)

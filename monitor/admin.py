@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from monitor.config import Config, parse_notice, parse_window
+from monitor.config import Config, parse_claim, parse_notice, parse_window
 from monitor.errors import InputError
 from monitor.storage import Storage
-from reports.contracts import Notice, Window
+from reports.contracts import Claim, Notice, Window
 from reports.fields import KeyPath, Problems, path_str
 
 
@@ -61,6 +61,21 @@ def add_notice(storage: Storage, config: Config, fields: Mapping[str, Any], acto
     notice_id = storage.add_notice(notice, actor=actor)
     return Notice(contract=notice.contract, at=notice.at, kind=notice.kind, domain=notice.domain,
                   note=notice.note, id=f"db-{notice_id}", source="database")
+
+
+def add_claim(storage: Storage, config: Config, fields: Mapping[str, Any], actor: str) -> Claim:
+    problems = Problems()
+    claim = parse_claim(("claim",), dict(fields), problems, config.contracts)
+    if problems or claim is None:
+        raise InvalidChange(problems)
+    claim_id = storage.add_claim(claim, actor=actor)
+    return Claim(contract=claim.contract, period=claim.period, filed_at=claim.filed_at, reference=claim.reference,
+                 id=f"db-{claim_id}", source="database")
+
+
+def claim_json(c: Claim) -> dict[str, Any]:
+    return {"id": c.id, "contract": c.contract, "period": c.period, "filed_at": c.filed_at.isoformat(),
+            "reference": c.reference}
 
 
 def all_windows(storage: Storage, config: Config) -> list[Window]:

@@ -202,6 +202,23 @@ async def add_notice(request: web.Request) -> web.Response:
     return web.json_response({"id": notice.id}, status=201)
 
 
+async def add_claim(request: web.Request) -> web.Response:
+    services = _services(request)
+    data = await _payload(request)
+    config, actor = services.config(), _actor(request)
+    claim = await services.writer.run(lambda storage: admin.add_claim(storage, config, data, actor))
+    log.info("claim added", extra={"claim": claim.id, "contract": claim.contract, "period": claim.period,
+                                   "actor": actor})
+    await services.inputs_changed()
+    return web.json_response({"id": claim.id}, status=201)
+
+
+async def claims(request: web.Request) -> web.Response:
+    contract, period = request.query.get("contract"), request.query.get("period")
+    rows = await _services(request).writer.run(lambda storage: storage.claims(contract, period))
+    return web.json_response([admin.claim_json(c) for c in rows])
+
+
 async def push_samples(request: web.Request) -> web.Response:
     """Samples from collectors, in the `slamon ingest` line forms, for minutes still open."""
     services = _services(request)
@@ -309,6 +326,8 @@ def build_app(services: ApiServices) -> web.Application:
     app.router.add_post("/api/v1/windows/{id}/end", end_window)
     app.router.add_post("/api/v1/notices", add_notice)
     app.router.add_post("/api/v1/samples", push_samples)
+    app.router.add_get("/api/v1/claims", claims)
+    app.router.add_post("/api/v1/claims", add_claim)
     app.router.add_get("/reports", reports_redirect)
     app.router.add_get("/reports/", reports_page)
     app.router.add_get(r"/reports/credits-{period:\d{4}-\d{2}}.csv", credits_csv)

@@ -149,7 +149,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     parse_period(args.period)
     config = _config(args)
     with _storage(config, must_exist=True) as storage:
-        results = build_reports(config, storage, args.period, args.contract or ())
+        results = build_reports(config, storage, args.period, args.contract or (), as_of=now_utc(SystemClock()))
     outputs: list[tuple[str, str]] = []
     if args.format == "json":
         outputs.append((f"report-{args.period}.json",
@@ -239,6 +239,30 @@ def cmd_notices(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_claims(args: argparse.Namespace) -> int:
+    config = _config(args)
+    with _storage(config) as storage:
+        if args.action == "add":
+            fields = {"contract": args.contract, "period": args.period, "filed_at": args.filed_at}
+            if args.reference:
+                fields["reference"] = args.reference
+            try:
+                claim = admin.add_claim(storage, config, fields, _actor(args))
+            except admin.InvalidChange as exc:
+                raise _invalid_change(exc) from None
+            print(f"claim {claim.id} added")
+        else:
+            if args.period:
+                parse_period(args.period)
+            claims = storage.claims(args.contract, args.period)
+            if args.json:
+                print(json.dumps([admin.claim_json(c) for c in claims], ensure_ascii=False, indent=2))
+            else:
+                for c in claims:
+                    print(f"{c.id}\t{c.contract}\t{c.period}\t{c.filed_at.isoformat()}\t{c.reference}")
+    return 0
+
+
 # --- parser --------------------------------------------------------------------------------
 
 class _Parser(argparse.ArgumentParser):
@@ -325,6 +349,20 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--actor", help="who records it (default: $SLAMON_ACTOR or cli:$USER)")
     n = command(nsub, "list", "notices from the config and the database")
     n.add_argument("--json", action="store_true", help="one JSON array instead of tab-separated lines")
+
+    p = command(sub, "claims", "customers' claims for compensation (audited): on time, price, invoice, caps",
+                cmd_claims)
+    csub = p.add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="ACTION")
+    c = command(csub, "add", "record a customer's claim for a contract's month (audited)")
+    c.add_argument("contract", metavar="CONTRACT", help="the contract the claim is for")
+    c.add_argument("--period", required=True, metavar="YYYY-MM", help="the month whose compensation is claimed")
+    c.add_argument("--filed-at", required=True, help="when the claim reached the provider, RFC 3339 with offset")
+    c.add_argument("--reference", help="the claim's reference (ticket, letter) for the report and the audit log")
+    c.add_argument("--actor", help="who records it (default: $SLAMON_ACTOR or cli:$USER)")
+    c = command(csub, "list", "recorded claims")
+    c.add_argument("--contract", metavar="ID", help="only this contract's")
+    c.add_argument("--period", metavar="YYYY-MM", help="only this month's")
+    c.add_argument("--json", action="store_true", help="one JSON array instead of tab-separated lines")
     return parser
 
 

@@ -14,7 +14,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor.errors import ConfigError, Problem
 from probes import ProbeSpec
-from reports.contracts import NOTICE_KINDS, Contract, ContractBook, LicenseStep, Notice, ServiceFee, Window
+from reports.contracts import (
+    NOTICE_KINDS,
+    Claim,
+    Contract,
+    ContractBook,
+    Invoice,
+    LicenseStep,
+    Notice,
+    PriceStep,
+    ServiceFee,
+    Window,
+)
 from reports.fields import (
     KeyPath,
     Problems,
@@ -29,6 +40,7 @@ from reports.fields import (
 from reports.minutes import EXCLUSION_KINDS, Thresholds
 from reports.regimes import PLANS, Regime, builtin_regime_tables, builtin_regimes, parse_regime
 
+_MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
 
 
@@ -66,6 +78,8 @@ class MonitorSettings:
     report_formats: tuple[str, ...] = ("json", "md", "csv", "html")
     sample_retention_days: int = 92
     record_retention_days: int = 5 * 366
+    # below this share of observed minutes a month is "insufficient_evidence", never final
+    min_coverage: Fraction = Fraction(9, 10)
     demo: DemoSettings | None = None
 
 
@@ -82,12 +96,14 @@ class Config:
     def timezone_of(self, contract: Contract) -> str:
         return contract.timezone or self.regimes[contract.regime].timezone
 
-    def book(self, windows: Iterable[Window] = (), notices: Iterable[Notice] = ()) -> ContractBook:
+    def book(self, windows: Iterable[Window] = (), notices: Iterable[Notice] = (),
+             claims: Iterable[Claim] = ()) -> ContractBook:
         """The contract model for the accounting: this file's contracts, windows and notices, plus
-        those recorded elsewhere (the database's)."""
+        those recorded elsewhere (the database's windows, notices and claims)."""
         return ContractBook(contracts=self.contracts, regimes=self.regimes,
                             thresholds={name: d.thresholds for name, d in self.domains.items()},
-                            windows=self.windows + tuple(windows), notices=self.notices + tuple(notices))
+                            windows=self.windows + tuple(windows), notices=self.notices + tuple(notices),
+                            claims=tuple(claims), min_coverage=self.monitor.min_coverage)
 
 
 # --- line numbers -------------------------------------------------------------------------
@@ -236,6 +252,18 @@ def _parse_contract(path: KeyPath, data: Any, problems: Problems, domains: Mappi
     if currency and not re.match(r"^[A-Z]{3}$", currency):
         problems.add(t.key("currency"), f"expected an ISO 4217 code such as JPY or KRW, got {currency!r}")
     unit_price = money(t.raw("unit_price"), t.key("unit_price"), problems) if t.has("unit_price") else None
+    prices = [PriceStep(None, unit_price)] if unit_price is not None else []
+    for pp, pd in t.tables("prices"):
+        pt = TableReader(pd, pp, problems)
+        since = calendar_date(pt.raw("since"), pt.key("since"), problems) if pt.has("since") else None
+        if not pt.has("since"):
+            problems.add(pt.key("since"), "is required (the date from which the price applies)")
+        price = money(pt.raw("unit_price"), pt.key("unit_price"), problems) if pt.has("unit_price") else None
+        if not pt.has("unit_price"):
+            problems.add(pt.key("unit_price"), "is required")
+        pt.finish()
+        if since is not None and price is not None:
+            prices.append(PriceStep(since, price))
     monthly_fee = money(t.raw("monthly_fee"), t.key("monthly_fee"), problems) if t.has("monthly_fee") else None
     licenses: list[LicenseStep] = []
     raw_licenses = t.raw("licenses")
@@ -260,11 +288,24 @@ def _parse_contract(path: KeyPath, data: Any, problems: Problems, domains: Mappi
         if domain and domain not in contract_domains:
             problems.add(st.key("domain"), f"{domain!r} is not one of this contract's domains")
         fee = money(st.raw("monthly_fee"), st.key("monthly_fee"), problems) if st.has("monthly_fee") else None
-        if not st.has("monthly_fee"):
-            problems.add(st.key("monthly_fee"), "is required")
-        st.finish()
+        dated = st.tables("fees")
+        if not st.has("monthly_fee") and not dated:
+            problems.add(st.key("monthly_fee"), "is required (or [[contract.service.fees]] with since)")
         if domain and fee is not None:
             services.append(ServiceFee(domain, fee))
+        for fp, fd in dated:
+            ft = TableReader(fd, fp, problems)
+            since = calendar_date(ft.raw("since"), ft.key("since"), problems) if ft.has("since") else None
+            if not ft.has("since"):
+                problems.add(ft.key("since"), "is required (the date from which the fee applies)")
+            dated_fee = money(ft.raw("monthly_fee"), ft.key("monthly_fee"), problems) \
+                if ft.has("monthly_fee") else None
+            if not ft.has("monthly_fee"):
+                problems.add(ft.key("monthly_fee"), "is required")
+            ft.finish()
+            if domain and since is not None and dated_fee is not None:
+                services.append(ServiceFee(domain, dated_fee, since))
+        st.finish()
     awareness = t.text("awareness", None, choices=("detection", "notice"))
     tz = t.text("timezone")
     if tz is not None and not tz.strip():
@@ -275,14 +316,35 @@ def _parse_contract(path: KeyPath, data: Any, problems: Problems, domains: Mappi
         except (ZoneInfoNotFoundError, ValueError):
             problems.add(t.key("timezone"), f"unknown time zone {tz!r}")
     billing_day = t.integer("billing_day", 1, minimum=1, maximum=28)
+    min_coverage = (ratio_from_percent(t.raw("min_coverage"), t.key("min_coverage"), problems)
+                    if t.has("min_coverage") else None)
+    starts = calendar_date(t.raw("starts"), t.key("starts"), problems) if t.has("starts") else None
+    ends = calendar_date(t.raw("ends"), t.key("ends"), problems) if t.has("ends") else None
+    if starts and ends and ends < starts:
+        problems.add(t.key("ends"), f"is before starts ({starts.isoformat()})")
+    account = t.text("account", "")
+    invoices = []
+    for ip, idata in t.tables("invoices"):
+        it = TableReader(idata, ip, problems)
+        month = it.text("month", required=True)
+        if month is not None and not _MONTH_RE.match(month):
+            problems.add(it.key("month"), f"expected the invoice's month as YYYY-MM, got {month!r}")
+            month = None
+        amount = money(it.raw("amount"), it.key("amount"), problems) if it.has("amount") else None
+        if not it.has("amount"):
+            problems.add(it.key("amount"), "is required (the billed amount, tax excluded)")
+        it.finish()
+        if month is not None and amount is not None:
+            invoices.append(Invoice(month, amount))
     divisor = t.raw("day_divisor")
     if divisor is not None and divisor != "month" and not (
             isinstance(divisor, int) and not isinstance(divisor, bool) and 1 <= divisor <= 31):
         problems.add(t.key("day_divisor"), f"must be \"month\" or a number of days (1-31); got {divisor!r}")
     if regime is not None:
         if regime.credit_unit == "days":
-            if unit_price is None and not t.has("unit_price"):
-                problems.add(t.key("unit_price"), f"is required for the days-credit regime {regime.name!r}")
+            if not prices and not t.has("unit_price") and not t.has("prices"):
+                problems.add(t.key("unit_price"), f"is required for the days-credit regime {regime.name!r} "
+                                                  f"(or [[contract.prices]] with since and unit_price)")
             if not licenses and raw_licenses is None:
                 problems.add(t.key("licenses"), f"is required for the days-credit regime {regime.name!r}")
         else:
@@ -296,9 +358,10 @@ def _parse_contract(path: KeyPath, data: Any, problems: Problems, domains: Mappi
     if len(problems.items) != before or cid is None or customer is None or regime_name is None:
         return None
     return Contract(id=cid, customer=customer, regime=regime_name, domains=contract_domains, plan=plan,
-                          currency=currency, unit_price=unit_price, licenses=tuple(licenses),
-                          monthly_fee=monthly_fee, services=tuple(services), awareness=awareness,
-                          timezone=tz, billing_day=billing_day, day_divisor=divisor)
+                    currency=currency, prices=tuple(prices), licenses=tuple(licenses),
+                    monthly_fee=monthly_fee, services=tuple(services), awareness=awareness,
+                    timezone=tz, billing_day=billing_day, day_divisor=divisor, min_coverage=min_coverage,
+                    starts=starts, ends=ends, invoices=tuple(invoices), account=account)
 
 
 def parse_window(path: KeyPath, data: Any, problems: Problems, domains: Mapping[str, Any],
@@ -360,6 +423,26 @@ def parse_notice(path: KeyPath, data: Any, problems: Problems, contracts: Mappin
     return Notice(contract=contract, at=at, kind=kind, domain=domain, note=note, id=notice_id, source=source)
 
 
+def parse_claim(path: KeyPath, data: Any, problems: Problems, contracts: Mapping[str, Contract]) -> Claim | None:
+    """A claim as the CLI and the API receive it: contract, period, filed_at, reference."""
+    t = TableReader(data, path, problems)
+    before = len(problems.items)
+    contract = t.text("contract", required=True)
+    if contract and contract not in contracts:
+        problems.add(t.key("contract"), f"unknown contract {contract!r}")
+    period = t.text("period", required=True)
+    if period is not None and not _MONTH_RE.match(period):
+        problems.add(t.key("period"), f"expected YYYY-MM, got {period!r}")
+    filed_at = timestamp(t.raw("filed_at"), t.key("filed_at"), problems) if t.has("filed_at") else None
+    if not t.has("filed_at"):
+        problems.add(t.key("filed_at"), "is required")
+    reference = t.text("reference", "")
+    t.finish()
+    if len(problems.items) != before or contract is None or period is None or filed_at is None:
+        return None
+    return Claim(contract=contract, period=period, filed_at=filed_at, reference=reference)
+
+
 def _declared(tables: Any, key: str) -> dict[str, Any]:
     if isinstance(tables, dict):
         tables = [tables]
@@ -407,6 +490,8 @@ def parse_config(text: str, path: Path) -> Config:
             problems.add(mon.key("report_formats"), f"unknown report format {f!r}")
     sample_days = mon.integer("sample_retention_days", 92, minimum=1)
     record_days = mon.integer("record_retention_days", 5 * 366, minimum=1)
+    min_coverage = (ratio_from_percent(mon.raw("min_coverage"), mon.key("min_coverage"), problems)
+                    if mon.has("min_coverage") else Fraction(9, 10))
     demo = None
     if mon.has("demo"):
         dt = TableReader(mon.raw("demo"), mon.key("demo"), problems)
@@ -423,7 +508,8 @@ def parse_config(text: str, path: Path) -> Config:
                                max_concurrency=max_concurrency, probe_processes=probe_processes,
                                admin_token_env=token_env or "SLAMON_ADMIN_TOKEN",
                                report_formats=formats, sample_retention_days=sample_days,
-                               record_retention_days=record_days, demo=demo)
+                               record_retention_days=record_days, demo=demo,
+                               min_coverage=min_coverage if min_coverage is not None else Fraction(9, 10))
 
     # regimes: built-ins first, then the user's, which may extend them
     tables = builtin_regime_tables()

@@ -46,7 +46,7 @@ class MonthToDate:
                 labels.setdefault(label, []).append(contract.id)
             for label, ids in labels.items():
                 try:
-                    results += build_reports(config, storage, label, ids)
+                    results += build_reports(config, storage, label, ids, as_of=now)
                 except InputError:
                     continue  # nothing stored yet this month
         return results

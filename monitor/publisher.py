@@ -102,7 +102,7 @@ class ReportPublisher:
             if not formats and latest is not None:
                 continue
             try:
-                results = build_reports(config, storage, label, [contract.id])
+                results = build_reports(config, storage, label, [contract.id], as_of=now)
             except InputError as exc:
                 self._once((contract.id, label), "monthly report not written", contract=contract.id, period=label,
                            why=str(exc))
@@ -151,7 +151,7 @@ class ReportPublisher:
         written = []
         for label, ids in sorted(due_labels.items()):
             try:
-                results = build_reports(config, storage, label, ids)
+                results = build_reports(config, storage, label, ids, as_of=now)
             except InputError as exc:
                 self._once((label, "revise"), "frozen reports not recomputed", period=label, contracts=ids,
                            why=str(exc))

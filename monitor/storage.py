@@ -19,7 +19,7 @@ import sqlite_utils
 from monitor.clock import Clock, SystemClock, now_utc
 from monitor.errors import InputError, SlamonError
 from probes import OUTCOMES
-from reports.contracts import Notice, Window
+from reports.contracts import Claim, Notice, Window
 
 COUNT_COLUMNS = ("requests", "errors") + OUTCOMES
 Row = dict[str, Any]
@@ -104,10 +104,27 @@ def _m003_report_revisions(db: sqlite_utils.Database) -> None:
     """)
 
 
+def _m004_claims(db: sqlite_utils.Database) -> None:
+    db.executescript("""
+    -- a customer's claim for the compensation of one contract's month: a record of what was
+    -- filed when, so it is never changed or removed (a mistake is corrected by a later claim)
+    CREATE TABLE claims (
+        id INTEGER PRIMARY KEY, contract TEXT NOT NULL, period TEXT NOT NULL, filed_at TEXT NOT NULL,
+        reference TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL, created_by TEXT NOT NULL
+    );
+    CREATE INDEX claims_contract_period ON claims (contract, period);
+    CREATE TRIGGER claims_no_update BEFORE UPDATE ON claims
+        BEGIN SELECT RAISE(ABORT, 'claims are records: they are not changed'); END;
+    CREATE TRIGGER claims_no_delete BEFORE DELETE ON claims
+        BEGIN SELECT RAISE(ABORT, 'claims are records: they are not removed'); END;
+    """)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema: minute counts, sources, windows, notices, audit log", _m001_initial),
     Migration(2, "daemon: closed probe minutes, written monthly reports", _m002_daemon),
     Migration(3, "frozen monthly reports: revisions with their evidence and diff", _m003_report_revisions),
+    Migration(4, "claims for compensation", _m004_claims),
 )
 
 
@@ -470,6 +487,27 @@ class Storage:
             self._audit(actor, "add", "notice", str(notice_id), None, after,
                         reason or notice.note or f"{notice.kind} notice")
         return notice_id
+
+    def add_claim(self, claim: Claim, *, actor: str) -> int:
+        with self.db.atomic():
+            cursor = self.db.execute(
+                "INSERT INTO claims (contract, period, filed_at, reference, created_at, created_by) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [claim.contract, claim.period, claim.filed_at.isoformat(), claim.reference, self._now(), actor])
+            claim_id = _inserted_id(cursor)
+            after = {"id": claim_id, "contract": claim.contract, "period": claim.period,
+                     "filed_at": claim.filed_at.isoformat(), "reference": claim.reference}
+            self._audit(actor, "add", "claim", str(claim_id), None, after,
+                        f"claim for {claim.contract} {claim.period}" + (f" ({claim.reference})" if claim.reference
+                                                                         else ""))
+        return claim_id
+
+    def claims(self, contract: str | None = None, period: str | None = None) -> list[Claim]:
+        where, args = _contract_period_filter(contract, period)
+        rows = self.db.execute(f"SELECT id, contract, period, filed_at, reference FROM claims WHERE {where} "
+                               f"ORDER BY id", args).fetchall()
+        return [Claim(contract=c, period=p, filed_at=datetime.fromisoformat(f), reference=r, id=f"db-{i}",
+                      source="database") for i, c, p, f, r in rows]
 
     def notices(self) -> list[Notice]:
         rows = self.db.execute("SELECT id, contract, domain, at, kind, note FROM notices ORDER BY id").fetchall()

@@ -12,6 +12,7 @@ from fractions import Fraction
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from reports.claims import ClaimResult, DeadlineNote, deadline_note, evaluate_claims
 from reports.compensation import (
     Amount,
     add_months,
@@ -22,7 +23,7 @@ from reports.compensation import (
     percent_credit,
     truncated_percent,
 )
-from reports.contracts import Contract, ContractBook, Notice, Window
+from reports.contracts import Claim, Contract, ContractBook, Notice, Window
 from reports.errors import InputError
 from reports.fields import epoch_seconds
 from reports.minutes import (
@@ -63,6 +64,11 @@ class Period:
     @property
     def days(self) -> int:
         return (self.end_local.date() - self.start_local.date()).days
+
+    @property
+    def last_day(self) -> date:
+        """The period's last local day."""
+        return self.end_local.date() - timedelta(days=1)
 
 
 def parse_period(text: str) -> tuple[int, int]:
@@ -170,6 +176,12 @@ class ContractResult:
     credit_applies: date | None
     billing_month: tuple[date, date] | None
     warnings: tuple[ReportWarning, ...] = field(default_factory=tuple)
+    coverage: Fraction = Fraction(1)      # observed minutes / total, the lowest of the scopes
+    status: str = "final"                 # final | provisional | insufficient_evidence
+    min_coverage: Fraction = Fraction(0)
+    period_over: bool = True              # False: the month was not over when it was computed
+    claims: tuple[ClaimResult, ...] = ()
+    deadline_note: DeadlineNote | None = None
 
     @property
     def credit_amount(self) -> Decimal:
@@ -257,8 +269,11 @@ def find_history_start(source: MinuteSource, domains: Sequence[str], thresholds:
 
 
 def account_contract(contract: Contract, regime: Regime, period: Period, source: MinuteSource,
-                     windows: Sequence[Window], notices: Sequence[Notice], domain_thresholds: Mapping[str, Thresholds]
-                     ) -> ContractResult:
+                     windows: Sequence[Window], notices: Sequence[Notice], domain_thresholds: Mapping[str, Thresholds],
+                     *, claims: Sequence[Claim] = (), min_coverage: Fraction = Fraction(0),
+                     period_over: bool = True) -> ContractResult:
+    """One contract's month. Before the period is over the result is provisional; after it,
+    final unless fewer than `min_coverage` of its minutes were observed."""
     tz = ZoneInfo(period.timezone)
     awareness = contract.awareness or regime.awareness if regime.notice_based else "detection"
     if regime.scope == "contract":
@@ -294,8 +309,34 @@ def account_contract(contract: Contract, regime: Regime, period: Period, source:
     applies = (add_months(period.start_local.date(), regime.credit_applies_after_months)
                if regime.credit_applies_after_months is not None else None)
     bmonth = billing_month(applies, contract.billing_day) if applies else None
+    coverage = min(Fraction(s.account.total_minutes - s.account.unknown_minutes, s.account.total_minutes)
+                   for s in scopes)
+    if not period_over:
+        status = "provisional"
+    elif coverage < min_coverage:
+        status = "insufficient_evidence"
+        warnings.insert(0, ReportWarning(
+            "insufficient_evidence", f"insufficient evidence: {truncated_percent(coverage)}% of the month was "
+            f"observed, less than the {truncated_percent(min_coverage)}% a final report needs; the figures count "
+            f"unobserved minutes as available and must not be read as the month's availability"))
+    else:
+        status = "final"
+
+    def credit_on(price_day: date | None) -> Decimal:
+        """The month's credit with the unit price of a day (None: of the month's last day)."""
+        total = Decimal(0)
+        for s in scopes:
+            if s.amount is not None:
+                day = s.resolution_date or period.last_day
+                total += scope_amount(contract, regime, period, s.name, s.credit, s.licenses, day,
+                                      price_day or period.last_day).rounded
+        return total
+
+    own_claims = [c for c in claims if c.contract == contract.id and c.period == period.label]
+    claim_results = evaluate_claims(contract, regime, own_claims, deadline, credit_on, period.timezone)
     return ContractResult(contract, regime, period, awareness, tuple(scopes), deadline, applies, bmonth,
-                          tuple(warnings))
+                          tuple(warnings), coverage=coverage, status=status, min_coverage=min_coverage,
+                          period_over=period_over, claims=claim_results, deadline_note=deadline_note(deadline, regime))
 
 
 def _counted_down_between(pooled: Mapping[int, Count], spans: Sequence[ExclusionSpan], thresholds: Thresholds,
@@ -354,6 +395,28 @@ def _range(window: Window, period: Period) -> tuple[int, int]:
     return to_minute(window.start), to_minute(window.end) if window.end else period.end_minute
 
 
+def scope_amount(contract: Contract, regime: Regime, period: Period, scope: str, credit: Fraction,
+                 licenses: int | None, fee_day: date, price_day: date) -> Amount:
+    """The money of a scope's credit: unit price (on `price_day`) x 1/days x credit days x IDs
+    (LINE WORKS Terms of Service, Art. 24 (4)), or a percentage of the service's monthly fee."""
+    unit = regime.rounding_unit or currency_unit(contract.currency)
+    if regime.credit_unit == "days":
+        price = contract.unit_price_on(price_day)
+        if price is None or licenses is None:
+            raise ValueError(f"contract {contract.id} has no unit_price or licences on {price_day} for the "
+                             f"days-credit regime {regime.name}")
+        setting = contract.day_divisor or regime.day_divisor
+        divisor = setting if isinstance(setting, int) else period.days  # "month": the days of this one
+        return days_credit(price, include_tax=regime.prices_include_tax, tax_rate=regime.tax_rate,
+                           credit_days=credit, divisor=divisor, licenses=licenses, currency=contract.currency,
+                           rounding=regime.rounding, unit=unit)
+    fee = contract.fee_for(scope, fee_day)
+    if fee is None:
+        raise ValueError(f"contract {contract.id} has no monthly_fee for {scope} (percent-credit regime "
+                         f"{regime.name})")
+    return percent_credit(fee, credit, currency=contract.currency, rounding=regime.rounding, unit=unit)
+
+
 def _price_scope(contract: Contract, regime: Regime, period: Period, tz: ZoneInfo, name: str,
                  domains: tuple[str, ...], account: ScopeAccount, windows: tuple[WindowUse, ...],
                  notices: tuple[Notice, ...], warnings: list[ReportWarning]) -> ScopeResult:
@@ -361,32 +424,19 @@ def _price_scope(contract: Contract, regime: Regime, period: Period, tz: ZoneInf
     worst_pct = account.worst_case_availability * 100
     credit, tier, capped = regime.credit_for(pct)
     worst_credit, worst_tier, _ = regime.credit_for(worst_pct)
-    unit = regime.rounding_unit or currency_unit(contract.currency)
     resolution = (minute_start(account.last_counted_minute, tz).date()
                   if account.last_counted_minute is not None else None)
-    licenses = contract.licenses_on(resolution or period.end_local.date() - timedelta(days=1))
-    fee = contract.fee_for(name) if regime.credit_unit == "percent" else None
+    day = resolution or period.last_day
+    licenses = contract.licenses_on(day)
+    fee = contract.fee_for(name, day) if regime.credit_unit == "percent" else None
     amount = None
     eligible = contract.plan in regime.eligible_plans
     if credit and eligible:
-        if regime.credit_unit == "days":
-            setting = contract.day_divisor or regime.day_divisor
-            divisor = setting if isinstance(setting, int) else period.days  # "month": the days of this one
-            if contract.unit_price is None:
-                raise ValueError(f"contract {contract.id} has no unit_price for the days-credit regime {regime.name}")
-            if licenses is None:
-                warnings.append(ReportWarning("licenses_unknown", f"no licence count on {resolution}: the amount "
-                                        f"cannot be computed; add [[contract.licenses]] since = ...", name))
-            else:
-                amount = days_credit(contract.unit_price, include_tax=regime.prices_include_tax,
-                                     tax_rate=regime.tax_rate, credit_days=credit, divisor=divisor,
-                                     licenses=licenses, currency=contract.currency, rounding=regime.rounding,
-                                     unit=unit)
+        if regime.credit_unit == "days" and licenses is None:
+            warnings.append(ReportWarning("licenses_unknown", f"no licence count on {resolution}: the amount "
+                                          f"cannot be computed; add [[contract.licenses]] since = ...", name))
         else:
-            if fee is None:
-                raise ValueError(f"contract {contract.id} has no monthly_fee for {name} (percent-credit regime "
-                                 f"{regime.name})")
-            amount = percent_credit(fee, credit, currency=contract.currency, rounding=regime.rounding, unit=unit)
+            amount = scope_amount(contract, regime, period, name, credit, licenses, day, period.last_day)
     elif credit and not eligible:
         warnings.append(ReportWarning(
             "plan_not_eligible", f"plan {contract.plan!r} is not eligible for compensation under {regime.name} "
@@ -425,8 +475,16 @@ def contract_periods(book: ContractBook, period_label: str, contract_ids: Iterab
     return {c: month_period(period_label, book.timezone_of(book.contracts[c])) for c in ids}
 
 
-def account_contracts(book: ContractBook, source: MinuteSource, periods: Mapping[str, Period]) -> list[ContractResult]:
-    """Every contract of `periods` accounted over its period, in that order."""
-    return [account_contract(book.contracts[cid], book.regime_of(book.contracts[cid]), period, source,
-                             book.windows, book.notices, book.thresholds)
-            for cid, period in periods.items()]
+def account_contracts(book: ContractBook, source: MinuteSource, periods: Mapping[str, Period],
+                      as_of: datetime | None = None) -> list[ContractResult]:
+    """Every contract of `periods` accounted over its period, in that order; `as_of` is now (None:
+    every period is over)."""
+    results = []
+    for cid, period in periods.items():
+        contract = book.contracts[cid]
+        min_coverage = contract.min_coverage if contract.min_coverage is not None else book.min_coverage
+        results.append(account_contract(contract, book.regime_of(contract), period, source, book.windows,
+                                        book.notices, book.thresholds, claims=book.claims,
+                                        min_coverage=min_coverage,
+                                        period_over=as_of is None or as_of >= period.end_local))
+    return results

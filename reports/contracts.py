@@ -4,15 +4,25 @@ unavailability, and the ContractBook that gathers what the accounting needs. Pur
 files, the database and report evidence are turned into these by their own readers."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from fractions import Fraction
+from typing import Protocol, TypeVar
 
 from reports.minutes import EXCLUSION_KINDS, Thresholds
 from reports.regimes import Regime
 
 NOTICE_KINDS = ("customer", "provider")
+
+
+class _HasSince(Protocol):
+    @property
+    def since(self) -> date | None: ...
+
+
+_Dated = TypeVar("_Dated", bound=_HasSince)
 
 
 @dataclass(frozen=True)
@@ -25,10 +35,51 @@ class LicenseStep:
 
 @dataclass(frozen=True)
 class ServiceFee:
-    """The monthly fee of one individual service (a domain) of a percent-credit contract."""
+    """The monthly fee of one individual service (a domain) of a percent-credit contract, from
+    `since` on (None: from the start)."""
 
     domain: str
     monthly_fee: Decimal
+    since: date | None = None
+
+
+@dataclass(frozen=True)
+class PriceStep:
+    """From `since` on (None: from the start) the standard unit price per ID is `unit_price`."""
+
+    since: date | None
+    unit_price: Decimal
+
+
+@dataclass(frozen=True)
+class Invoice:
+    """A billed amount (tax excluded) of the invoice issued in `month` ("YYYY-MM"), when billing
+    has recorded it; otherwise slamon estimates it from prices, licences and fees."""
+
+    month: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A customer's claim for the compensation of one contract's month."""
+
+    contract: str
+    period: str
+    filed_at: datetime
+    reference: str = ""
+    id: str = ""
+    source: str = "database"
+
+
+def _latest(steps: Sequence[_Dated], day: date) -> _Dated | None:
+    """The step in force on a day: the latest whose `since` is not after it."""
+    best = None
+    for step in steps:
+        if step.since is None or step.since <= day:
+            if best is None or (step.since or date.min) >= (best.since or date.min):
+                best = step
+    return best
 
 
 @dataclass(frozen=True)
@@ -39,7 +90,7 @@ class Contract:
     domains: tuple[str, ...]
     plan: str = "paid"
     currency: str = "JPY"
-    unit_price: Decimal | None = None
+    prices: tuple[PriceStep, ...] = ()
     licenses: tuple[LicenseStep, ...] = ()
     monthly_fee: Decimal | None = None
     services: tuple[ServiceFee, ...] = ()
@@ -47,21 +98,37 @@ class Contract:
     timezone: str | None = None
     billing_day: int = 1
     day_divisor: str | int | None = None
+    min_coverage: Fraction | None = None   # None: the installation's default
+    starts: date | None = None             # the first day of the service (fees accrue from it)
+    ends: date | None = None               # the last day, where the contract has ended
+    invoices: tuple[Invoice, ...] = ()
+    account: str = ""                      # the customer's account reference, for claims
+
+    @property
+    def unit_price(self) -> Decimal | None:
+        """The undated (or earliest) unit price."""
+        return self.prices[0].unit_price if self.prices else None
+
+    def unit_price_on(self, day: date) -> Decimal | None:
+        step = _latest(self.prices, day)
+        return step.unit_price if step else None
 
     def licenses_on(self, day: date) -> int | None:
         """The number of IDs on a date: the latest step whose `since` is not after it."""
-        best: LicenseStep | None = None
-        for step in self.licenses:
-            if step.since is None or step.since <= day:
-                if best is None or (step.since or date.min) >= (best.since or date.min):
-                    best = step
-        return best.count if best else None
+        step = _latest(self.licenses, day)
+        return step.count if step else None
 
-    def fee_for(self, domain: str) -> Decimal | None:
-        for service in self.services:
-            if service.domain == domain:
-                return service.monthly_fee
+    def fee_for(self, domain: str, day: date | None = None) -> Decimal | None:
+        """The monthly fee of a service on a day (the latest when no day is given)."""
+        own = [s for s in self.services if s.domain == domain]
+        if own:
+            step = _latest(own, day or date.max)
+            return step.monthly_fee if step else None
         return self.monthly_fee
+
+    def active_in(self, first: date, last: date) -> bool:
+        """Whether the service ran on some day of [first, last]."""
+        return (self.starts is None or self.starts <= last) and (self.ends is None or self.ends >= first)
 
 
 @dataclass(frozen=True)
@@ -122,6 +189,8 @@ class ContractBook:
     thresholds: Mapping[str, Thresholds]
     windows: tuple[Window, ...] = ()
     notices: tuple[Notice, ...] = field(default=())
+    claims: tuple[Claim, ...] = ()
+    min_coverage: Fraction = Fraction(9, 10)   # the installation's default
 
     def regime_of(self, contract: Contract) -> Regime:
         return self.regimes[contract.regime]

@@ -54,7 +54,7 @@ from importlib import metadata
 from typing import Any
 
 from reports.accounting import ContractResult, DomainMinutes, account_contract, month_period
-from reports.contracts import Contract, LicenseStep, Notice, ServiceFee, Window
+from reports.contracts import Claim, Contract, Invoice, LicenseStep, Notice, PriceStep, ServiceFee, Window
 from reports.fields import Problems, path_str
 from reports.minutes import Count, Thresholds
 from reports.regimes import builtin_regime_tables, parse_regime
@@ -63,7 +63,7 @@ SCHEMA = "slamon-evidence/2"
 OLD_SCHEMAS = ("slamon-evidence/1",)
 
 # the figures a report states and `verify` recomputes (contract_json's keys)
-CONTRACT_FIGURE_KEYS = ("total_minutes", "credit_amount", "claim_deadline")
+CONTRACT_FIGURE_KEYS = ("total_minutes", "credit_amount", "claim_deadline", "coverage", "status", "claims")
 SCOPE_FIGURE_KEYS = ("downtime_minutes", "excluded_minutes", "before_notice_minutes", "unknown_minutes",
                      "availability", "worst_case_availability", "credit_days", "credit_percent", "credit_amount",
                      "outages")
@@ -148,14 +148,23 @@ def build_evidence(result: ContractResult) -> dict[str, Any]:
         "regime": {"name": regime.name, "definition": regime.definition},
         "contract": {
             "id": c.id, "customer": c.customer, "regime": c.regime, "domains": list(c.domains), "plan": c.plan,
-            "currency": c.currency, "unit_price": _money(c.unit_price),
-            "licenses": [{"since": s.since.isoformat() if s.since else None, "count": s.count} for s in c.licenses],
+            "currency": c.currency,
+            "prices": [{"since": _day(p.since), "unit_price": _money(p.unit_price)} for p in c.prices],
+            "licenses": [{"since": _day(s.since), "count": s.count} for s in c.licenses],
             "monthly_fee": _money(c.monthly_fee),
-            "services": [{"domain": s.domain, "monthly_fee": _money(s.monthly_fee)} for s in c.services],
+            "services": [{"domain": s.domain, "monthly_fee": _money(s.monthly_fee), "since": _day(s.since)}
+                         for s in c.services],
             "awareness": c.awareness, "timezone": c.timezone, "billing_day": c.billing_day,
-            "day_divisor": c.day_divisor,
+            "day_divisor": c.day_divisor, "starts": _day(c.starts), "ends": _day(c.ends), "account": c.account,
+            "invoices": [{"month": i.month, "amount": _money(i.amount)} for i in c.invoices],
         },
         "awareness": result.awareness,
+        # a month not over when the report was computed is provisional
+        "period_over": result.period_over,
+        "min_coverage": f"{result.min_coverage.numerator}/{result.min_coverage.denominator}",
+        "claims": [{"id": c.claim.id, "source": c.claim.source, "contract": c.claim.contract,
+                    "period": c.claim.period, "filed_at": _instant(c.claim.filed_at), "reference": c.claim.reference}
+                   for c in sorted(result.claims, key=lambda c: c.claim.id)],
         "scopes": scopes,
         "windows": [
             {"id": w.id, "source": w.source, "kind": w.kind, "domains": list(w.domains),
@@ -221,6 +230,14 @@ def _amount(value: object) -> Decimal:
     return Decimal(str(value))
 
 
+def _date(value: str | None) -> date | None:
+    return None if value is None else date.fromisoformat(value)
+
+
+def _day(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
 def _dt(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
@@ -249,13 +266,15 @@ def recompute(evidence: Any) -> ContractResult:
         c = evidence["contract"]
         contract = Contract(
             id=c["id"], customer=c["customer"], regime=c["regime"], domains=tuple(c["domains"]), plan=c["plan"],
-            currency=c["currency"], unit_price=_decimal(c["unit_price"]),
-            licenses=tuple(LicenseStep(date.fromisoformat(s["since"]) if s["since"] else None, int(s["count"]))
-                           for s in c["licenses"]),
+            currency=c["currency"],
+            prices=tuple(PriceStep(_date(p["since"]), _amount(p["unit_price"])) for p in c["prices"]),
+            licenses=tuple(LicenseStep(_date(s["since"]), int(s["count"])) for s in c["licenses"]),
             monthly_fee=_decimal(c["monthly_fee"]),
-            services=tuple(ServiceFee(s["domain"], _amount(s["monthly_fee"])) for s in c["services"]),
+            services=tuple(ServiceFee(s["domain"], _amount(s["monthly_fee"]), _date(s["since"]))
+                           for s in c["services"]),
             awareness=c["awareness"], timezone=c["timezone"], billing_day=c["billing_day"],
-            day_divisor=c["day_divisor"])
+            day_divisor=c["day_divisor"], starts=_date(c["starts"]), ends=_date(c["ends"]), account=c["account"],
+            invoices=tuple(Invoice(i["month"], _amount(i["amount"])) for i in c["invoices"]))
         period = month_period(evidence["period"], evidence["timezone"])
         windows = [Window(kind=w["kind"], start=_instant_of(w["start"]), end=_dt(w["end"]), reason=w["reason"],
                           domains=tuple(w["domains"]), contracts=tuple(w["contracts"]),
@@ -272,7 +291,11 @@ def recompute(evidence: Any) -> ContractResult:
             for d in s["domains"]:
                 thresholds[d] = t
         source = EvidenceSource(evidence["scopes"])
-        return account_contract(contract, regime, period, source, windows, notices, thresholds)
+        claims = [Claim(contract=k["contract"], period=k["period"], filed_at=_instant_of(k["filed_at"]),
+                        reference=k["reference"], id=k["id"], source=k["source"]) for k in evidence["claims"]]
+        return account_contract(contract, regime, period, source, windows, notices, thresholds, claims=claims,
+                                min_coverage=Fraction(evidence["min_coverage"]),
+                                period_over=bool(evidence["period_over"]))
     except EvidenceError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:

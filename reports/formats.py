@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from reports.accounting import ContractResult, ScopeResult, minute_start
+from reports.claims import ClaimResult, DeadlineNote
 from reports.compensation import truncated_percent
 from reports.evidence import build_evidence, evidence_digest
 from reports.minutes import EXCLUSION_KINDS
@@ -103,7 +104,25 @@ def contract_json(result: ContractResult) -> dict[str, Any]:
                           if result.billing_month else None),
         "clauses": list(regime.clauses),
         "warnings": [w.as_dict() for w in result.warnings],
+        "coverage": truncated_percent(result.coverage),
+        "status": result.status,
+        "min_coverage": truncated_percent(result.min_coverage),
+        "claims": [claim_json(c) for c in result.claims],
+        "claim_deadline_note": deadline_note_json(result.deadline_note),
     }
+
+
+def claim_json(c: ClaimResult) -> dict[str, Any]:
+    return {"id": c.claim.id, "filed_at": c.claim.filed_at.isoformat(), "reference": c.claim.reference,
+            "on_time": c.on_time, "billing_month": c.billing_month, "amount": str(c.amount),
+            "steps": [{"rule": s.rule, "text": s.text, "clause": s.clause} for s in c.steps]}
+
+
+def deadline_note_json(note: DeadlineNote | None) -> dict[str, str] | None:
+    if note is None:
+        return None
+    return {"deadline": note.deadline.isoformat(), "extended_to": note.extended_to.isoformat(), "because": note.why,
+            "clause": note.clause}
 
 
 def report_json(period_label: str, results: Sequence[ContractResult]) -> dict[str, Any]:

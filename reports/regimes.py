@@ -7,6 +7,7 @@ regimes live in regimes.toml and are parsed by `parse_regime`, the same function
 """
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,11 @@ AWARENESS = ("detection", "notice")
 ROUNDING_MODES = ("down", "half_up", "half_even", "up")
 PLANS = ("paid", "free", "trial")
 LANGUAGES = ("en", "ja", "ko")
+CLAIM_PRICE_DAYS = ("claim_date", "period_end")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+# the rules a report shows with their clause
+RULES = ("downtime", "tiers", "cap", "amount", "maintenance", "exclusions", "notice", "claim_window", "claim_price",
+         "deduction", "no_invoice", "invoice_cap", "liability_cap", "deadline_extension", "eligibility")
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,22 @@ class Regime:
     emergency_excluded: bool = False
     # a notice belongs to an incident whose first down minute starts at most this long after it
     notice_grace_minutes: int = 5
+    # the claim (LINE WORKS Terms of Service, Art. 24 (3)-(6), Art. 23 (3)): the unit price of the
+    # claim date or of the month's end; the invoice it is deducted from (issued after the last day
+    # of the N-th month following the claim month); nothing when no invoice arises within so many
+    # days after that; capped at that invoice; total liability capped at the fees of so many months
+    claim_price_on: str = "period_end"
+    deduct_after_months: int | None = None
+    no_invoice_days: int | None = None
+    cap_at_invoice: bool = False
+    liability_months: int | None = None
+    # a deadline on a rest day: the civil code moves it to the next working day (shown as a note)
+    holiday_country: str | None = None
+    deadline_rest_days: tuple[str, ...] = ("sunday",)
+    deadline_extension_clause: str = ""
+    # which clause each rule comes from, shown next to it in reports
+    rule_clauses: Mapping[str, str] = field(default_factory=dict, compare=False)
+    provider: str = ""
     ambiguous_bounds: tuple[Fraction, ...] = ()
     clauses: tuple[str, ...] = ()
     language: str = "en"
@@ -171,7 +193,9 @@ REGIME_KEYS = (
     "tiers", "cap", "day_divisor", "rounding", "rounding_unit", "prices_include_tax", "tax_rate",
     "notice_based", "awareness", "claim_window_days", "credit_applies_after_months",
     "eligible_plans", "maintenance_notice_days", "ambiguous_bounds", "maintenance_requires_announcement",
-    "emergency_excluded", "notice_grace_minutes",
+    "emergency_excluded", "notice_grace_minutes", "claim_price_on", "deduct_after_months", "no_invoice_days",
+    "cap_at_invoice", "liability_months", "holiday_country", "deadline_rest_days", "deadline_extension_clause",
+    "rule_clauses", "provider",
 )
 
 
@@ -281,6 +305,28 @@ def parse_regime(name: str, data: Any, path: KeyPath, problems: Problems,
     requires_announcement = table.boolean("maintenance_requires_announcement", True)
     emergency_excluded = table.boolean("emergency_excluded", False)
     notice_grace = table.integer("notice_grace_minutes", 5, minimum=0, maximum=1440)
+    claim_price_on = table.text("claim_price_on", "period_end", choices=CLAIM_PRICE_DAYS)
+    deduct_after = table.integer("deduct_after_months", minimum=0, maximum=24)
+    no_invoice_days = table.integer("no_invoice_days", minimum=1, maximum=3660)
+    cap_at_invoice = table.boolean("cap_at_invoice", False)
+    liability_months = table.integer("liability_months", minimum=1, maximum=120)
+    holiday_country = table.text("holiday_country")
+    if holiday_country is not None and not re.match(r"^[A-Z]{2}$", holiday_country):
+        problems.add(table.key("holiday_country"), f"expected an ISO 3166 country code such as JP, got "
+                                                   f"{holiday_country!r}")
+    rest_days = table.texts("deadline_rest_days") or ("sunday",)
+    for day in rest_days:
+        if day not in WEEKDAYS:
+            problems.add(table.key("deadline_rest_days"), f"unknown weekday {day!r} (one of {', '.join(WEEKDAYS)})")
+    extension_clause = table.text("deadline_extension_clause", "")
+    raw_rules = table.raw("rule_clauses", {})
+    if not isinstance(raw_rules, dict) or not all(isinstance(v, str) for v in raw_rules.values()):
+        problems.add(table.key("rule_clauses"), "expected a table of rule = \"clause\" strings")
+        raw_rules = {}
+    for rule in raw_rules:
+        if rule not in RULES:
+            problems.add(table.key("rule_clauses") + (rule,), f"unknown rule (one of {', '.join(RULES)})")
+    provider = table.text("provider", "")
     raw_ambiguous = table.raw("ambiguous_bounds", [])
     if not isinstance(raw_ambiguous, list):
         problems.add(table.key("ambiguous_bounds"), "expected a list of percentages such as [\"99.9\"]")
@@ -302,7 +348,10 @@ def parse_regime(name: str, data: Any, path: KeyPath, problems: Problems,
         credit_applies_after_months=credit_applies, eligible_plans=frozenset(plans),
         maintenance_notice_days=notice_days, ambiguous_bounds=ambiguous, clauses=clauses,
         maintenance_requires_announcement=requires_announcement, emergency_excluded=emergency_excluded,
-        notice_grace_minutes=notice_grace,
+        notice_grace_minutes=notice_grace, claim_price_on=claim_price_on, deduct_after_months=deduct_after,
+        no_invoice_days=no_invoice_days, cap_at_invoice=cap_at_invoice, liability_months=liability_months,
+        holiday_country=holiday_country, deadline_rest_days=rest_days, deadline_extension_clause=extension_clause,
+        rule_clauses=dict(raw_rules), provider=provider,
         language=language, builtin=builtin, definition=dict(data),
     )
 

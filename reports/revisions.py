@@ -47,6 +47,9 @@ def figures(report: dict[str, Any]) -> dict[str, Any]:
     return {
         "credit_amount": report.get("credit_amount"), "currency": report.get("currency"),
         "claim_deadline": report.get("claim_deadline"), "credit_applies": report.get("credit_applies"),
+        "status": report.get("status"), "coverage": report.get("coverage"),
+        "claims": [(c.get("id"), c.get("on_time"), c.get("billing_month"), c.get("amount"))
+                   for c in report.get("claims", [])],
         "warnings": sorted(w.get("code", "") for w in report.get("warnings", [])),
         "scopes": {s["scope"]: {**{k: s.get(k) for k in _SCOPE_FIGURES},
                                 "excluded_minutes": s.get("excluded_minutes"),
@@ -90,6 +93,11 @@ def _notice(n: dict[str, Any], tz: str) -> str:
         + (f" ({n['note']})" if n.get("note") else "")
 
 
+def _claim(c: dict[str, Any], tz: str) -> str:
+    at = datetime.fromisoformat(c["filed_at"]).astimezone(ZoneInfo(tz)).isoformat(timespec="minutes")
+    return f"filed {at}" + (f" ({c['reference']})" if c.get("reference") else "")
+
+
 def _by_id(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {item["id"]: item for item in items}
 
@@ -113,7 +121,7 @@ def describe_changes(old_evidence: dict[str, Any], old_report: dict[str, Any], n
     tz = new_evidence.get("timezone") or new_report.get("timezone") or "UTC"
     changes: list[str] = []
 
-    for kind, describe in (("window", _window), ("notice", _notice)):
+    for kind, describe in (("window", _window), ("notice", _notice), ("claim", _claim)):
         old, new = _by_id(old_evidence.get(kind + "s", [])), _by_id(new_evidence.get(kind + "s", []))
         for id_ in sorted(new.keys() - old.keys()):
             changes.append(f"{kind} {id_} added: {describe(new[id_], tz)}")
@@ -171,9 +179,16 @@ def describe_changes(old_evidence: dict[str, Any], old_report: dict[str, Any], n
             old_report.get("currency") != currency:
         changes.append(f"credit_amount {_fmt(old_report.get('credit_amount'))} -> "
                        f"{_fmt(new_report.get('credit_amount'))} {currency}".rstrip())
-    for key in ("claim_deadline", "credit_applies"):
+    for key in ("claim_deadline", "credit_applies", "status", "coverage"):
         if old_report.get(key) != new_report.get(key):
             changes.append(f"{key} {_fmt(old_report.get(key))} -> {_fmt(new_report.get(key))}")
+    old_claims = {c.get("id"): c for c in old_report.get("claims", [])}
+    for claim in new_report.get("claims", []):
+        before = old_claims.get(claim.get("id"))
+        if before is not None:
+            for key in ("on_time", "billing_month", "amount"):
+                if before.get(key) != claim.get(key):
+                    changes.append(f"claim {claim.get('id')}: {key} {_fmt(before.get(key))} -> {_fmt(claim.get(key))}")
     old_w = sorted(w["code"] for w in old_report.get("warnings", []))
     new_w = sorted(w["code"] for w in new_report.get("warnings", []))
     if old_w != new_w:

@@ -306,7 +306,8 @@ def test_absent_up_equals_dense_healthy_mapping(sc):
     healthy = Count(max(20, sc["thresholds"].min_samples), 0)
     assert sc["thresholds"].state(healthy.requests, healthy.errors) == "up"
     dense = dict(sc["minutes"])
-    for m in range(start, end):
+    # from the first minute given (the history before the period counts for incidents) to the end
+    for m in range(min([start, *sc["minutes"]]), end):
         dense.setdefault(m, healthy)
     sparse_acc = run(sc, absent="up")
     dense_acc = run(sc, minutes=dense, absent="up")
