@@ -159,8 +159,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     elif args.format == "csv":
         outputs.append((f"report-{args.period}.csv", report_csv(args.period, results)))
     elif args.format == "html":
-        outputs += [(f"{r.contract.id}-{args.period}.html", render_contract_html(r, lang=args.lang))
-                    for r in results]
+        now = now_utc(SystemClock())
+        for r in results:
+            issued_on = now.astimezone(r.period.start_local.tzinfo).date()  # today in the contract's zone
+            outputs.append((f"{r.contract.id}-{args.period}.html",
+                            render_contract_html(r, lang=args.lang, issued_on=issued_on)))
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ from reports.minutes import EXCLUSION_KINDS
 from reports.regimes import Regime
 
 STATES = ("up", "down", "unknown")
+STATUSES = ("final", "provisional", "insufficient_evidence")
 
 
 def minutes_to_next_tier(regime: Regime, total: int, downtime: int) -> float:
@@ -109,6 +110,20 @@ class SlamonCollector(Collector):
         yield month_availability
         yield left
         yield credit
+
+        coverage = GaugeMetricFamily("slamon_contract_coverage_ratio",
+                                     "Observed minutes of the month so far over the month's minutes (the lowest "
+                                     "scope); the month is insufficient evidence below the contract's min_coverage.",
+                                     labels=["contract"])
+        status = GaugeMetricFamily("slamon_contract_status",
+                                   "1 for the current status of the contract's month: provisional until it ends, "
+                                   "then final or insufficient_evidence.", labels=["contract", "status"])
+        for result in self.month_to_date.results:
+            coverage.add_metric([result.contract.id], float(result.coverage))
+            for name in STATUSES:
+                status.add_metric([result.contract.id, name], 1.0 if result.status == name else 0.0)
+        yield coverage
+        yield status
 
         lag = GaugeMetricFamily("slamon_minute_close_lag_seconds",
                                 "Seconds between a minute's end and its being written, for the last close.")

@@ -11,7 +11,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -60,7 +60,7 @@ class ReportPublisher:
         return this_month, add_months(this_month.date(), -1).strftime("%Y-%m")
 
     def _render(self, fmt: str, label: str, results: list[ContractResult], revision: int,
-                diff: Sequence[str]) -> str | None:
+                diff: Sequence[str], issued_on: date) -> str | None:
         """A report's text; None when the HTML renderer failed (the other formats still go out)."""
         if fmt == "json":
             data = report_json(label, results)
@@ -74,7 +74,7 @@ class ReportPublisher:
         if fmt == "csv":
             return report_csv(label, results)
         try:
-            return render_contract_html(results[0], revision=revision, diff=tuple(diff))
+            return render_contract_html(results[0], revision=revision, diff=tuple(diff), issued_on=issued_on)
         except Exception:
             log.exception("HTML report not rendered", extra={"contract": results[0].contract.id, "period": label,
                                                              "revision": revision})
@@ -118,7 +118,7 @@ class ReportPublisher:
             folder.mkdir(parents=True, exist_ok=True)
             files = []
             for fmt in formats:
-                text = self._render(fmt, label, results, 1, [])
+                text = self._render(fmt, label, results, 1, [], self._issued_on(results[0], now))
                 if text is None:
                     continue
                 path = folder / f"{contract.id}.{fmt}"
@@ -157,10 +157,15 @@ class ReportPublisher:
                            why=str(exc))
                 continue
             for result in results:
-                written += self._revise(storage, config, label, result)
+                written += self._revise(storage, config, label, result, now)
         return written
 
-    def _revise(self, storage: Storage, config: Config, label: str, result: ContractResult) -> list[Path]:
+    @staticmethod
+    def _issued_on(result: ContractResult, now: datetime) -> date:
+        return now.astimezone(ZoneInfo(result.period.timezone)).date()
+
+    def _revise(self, storage: Storage, config: Config, label: str, result: ContractResult,
+                now: datetime) -> list[Path]:
         contract = result.contract
         latest = storage.latest_report_revision(contract.id, label)
         snap = snapshot(result)
@@ -172,7 +177,7 @@ class ReportPublisher:
         folder.mkdir(parents=True, exist_ok=True)
         files, paths = {}, []
         for fmt in config.monitor.report_formats:
-            text = self._render(fmt, label, [result], revision, diff)
+            text = self._render(fmt, label, [result], revision, diff, self._issued_on(result, now))
             if text is None:
                 continue
             path = folder / f"{contract.id}.r{revision}.{fmt}"
@@ -193,7 +198,7 @@ class ReportPublisher:
 # --- what has been published ---------------------------------------------------------------------
 
 CREDIT_COLUMNS = ("contract", "customer", "regime", "period", "revision", "currency", "credit_amount",
-                  "claim_deadline", "credit_applies")
+                  "claim_deadline", "credit_applies", "status", "coverage")
 
 
 def report_index(storage: Storage) -> list[dict[str, Any]]:
@@ -203,20 +208,23 @@ def report_index(storage: Storage) -> list[dict[str, Any]]:
     for row in storage.written_report_files():
         first_files.setdefault((row["contract"], row["period"]), {})[row["format"]] = Path(row["path"]).name
     reports: dict[tuple[str, str], dict[str, Any]] = {}
-    for rev in storage.report_revisions(skip=("evidence", "report")):
+    for rev in storage.report_revisions(skip=("evidence",)):
         entry = reports.setdefault((rev["period"], rev["contract"]), {
             "period": rev["period"], "contract": rev["contract"], "revisions": []})
         files = first_files.get((rev["contract"], rev["period"]), {}) if rev["revision"] == 1 else \
             {fmt: Path(f["path"]).name for fmt, f in rev["files"].items()}
         entry["revisions"].append({"revision": rev["revision"], "credit_amount": rev["credit_amount"],
+                                   "status": (rev["report"] or {}).get("status", "final"),
+                                   "coverage": (rev["report"] or {}).get("coverage", ""),
                                    "currency": rev["currency"], "written_at": rev["written_at"], "diff": rev["diff"],
                                    "evidence_digest": rev["evidence_digest"], "files": dict(sorted(files.items()))})
     return sorted(reports.values(), key=lambda e: (-int(e["period"].replace("-", "")), e["contract"]))
 
 
 def credits_due(storage: Storage, period: str) -> list[dict[str, Any]] | None:
-    """The latest revision's credit of every contract reported for the month, where one is owed;
-    None when no report of that month exists."""
+    """The latest revision's credit of every contract reported for the month, where one is owed
+    or where the month is not final (insufficient evidence: its zero is not a finding); None when
+    no report of that month exists."""
     revisions = storage.report_revisions(period=period, skip=("evidence",))
     if not revisions:
         return None
@@ -225,11 +233,13 @@ def credits_due(storage: Storage, period: str) -> list[dict[str, Any]] | None:
         latest[rev["contract"]] = rev
     rows = []
     for contract, rev in sorted(latest.items()):
-        if Decimal(rev["credit_amount"]) == 0:
-            continue
         report = rev["report"]
+        status = report.get("status", "final")
+        if Decimal(rev["credit_amount"]) == 0 and status == "final":
+            continue
         rows.append({"contract": contract, "customer": report.get("customer", ""), "regime": report.get("regime", ""),
                      "period": period, "revision": rev["revision"], "currency": rev["currency"],
                      "credit_amount": rev["credit_amount"], "claim_deadline": report.get("claim_deadline") or "",
-                     "credit_applies": report.get("credit_applies") or ""})
+                     "credit_applies": report.get("credit_applies") or "", "status": status,
+                     "coverage": report.get("coverage", "")})
     return rows

@@ -159,8 +159,11 @@ def contract_markdown(result: ContractResult) -> str:
             f"{period.total_minutes:,} minutes) |",
             f"| Target | {format_percent(regime.target)}% monthly availability |",
             f"| Plan | {c.plan} |",
-            f"| Credit owed | **{_money(result.credit_amount, c.currency)}** |",
-            f"| Claim deadline | {result.claim_deadline or 'none set by the contract'} |",
+            f"| Status | {status_text(result)} |",
+            f"| Credit owed | **{_money(result.credit_amount, c.currency)}**"
+            + (" (not final: see the status)" if result.status != "final" else "") + " |",
+            f"| Claim deadline | {result.claim_deadline or 'none set by the contract'}"
+            + (f" ({deadline_note_text(result.deadline_note)})" if result.deadline_note else "") + " |",
             f"| Credit applies | {result.credit_applies or 'on agreement / claim'}"
             + (f" (billing month {result.billing_month[0]} to {result.billing_month[1]})"
                if result.billing_month else "")
@@ -196,13 +199,26 @@ def contract_markdown(result: ContractResult) -> str:
                     "| --- | --- | --- | --- | --- | ---: | --- |"]
             for use in scope.windows:
                 w = use.window
+                verdict = "" if use.excludes and not use.excluded_until else f" ({WINDOW_VERDICTS[use.reason]})"
                 out.append(f"| {w.id} | {w.kind} | {_local(w.start, tz)} | {_local(w.end, tz) if w.end else 'open'} | "
                            f"{_local(w.announced_at, tz) if w.announced_at else 'not recorded'} | {use.minutes} | "
-                           f"{w.reason} |")
+                           f"{w.reason}{verdict} |")
             out.append("")
         if scope.notices:
             out += ["### Notices", ""] + [f"- {n.kind} notice at {_local(n.at, tz)}" + (f": {n.note}" if n.note else "")
                                            for n in scope.notices] + [""]
+    if result.claims:
+        out += ["## Claims", "", "| claim | filed | on time | billing month | amount |",
+                "| --- | --- | --- | --- | ---: |"]
+        for claim in result.claims:
+            out.append(f"| {claim.claim.id}{f' ({claim.claim.reference})' if claim.claim.reference else ''} | "
+                       f"{_local(claim.claim.filed_at, tz)} | {'yes' if claim.on_time else 'no'} | "
+                       f"{claim.billing_month or '-'} | {_money(claim.amount, c.currency)} |")
+        out.append("")
+        for claim in result.claims:
+            out += [f"- {claim.claim.id}: {step.text}" + (f" ({step.clause})" if step.clause else "")
+                    for step in claim.steps]
+        out.append("")
     out += ["## Warnings", ""]
     out += [f"- **{w.code}**" + (f" ({w.scope})" if w.scope else "") + f": {w.message}" for w in result.warnings] \
         or ["- none"]
@@ -210,12 +226,32 @@ def contract_markdown(result: ContractResult) -> str:
     return "\n".join(out)
 
 
+WINDOW_VERDICTS = {
+    "maintenance_not_preannounced": "counted: not announced before it began",
+    "maintenance_overrun": "excluded up to its announced end; the overrun counts",
+    "emergency_counted": "counted: an emergency is no pre-scheduled interruption",
+}
+
+
+def status_text(result: ContractResult) -> str:
+    if result.status == "provisional":
+        return "provisional (the month is not over)"
+    if result.status == "insufficient_evidence":
+        return f"insufficient evidence ({truncated_percent(result.coverage)}% observed)"
+    return f"final ({truncated_percent(result.coverage)}% observed)"
+
+
+def deadline_note_text(note: DeadlineNote) -> str:
+    return (f"{note.deadline.isoformat()} is a {note.why}: under {note.clause} the period would end on "
+            f"{note.extended_to.isoformat()}; the contract itself does not say so")
+
+
 # --- CSV -----------------------------------------------------------------------------------
 
 CSV_COLUMNS = ("period", "contract", "customer", "regime", "scope", "timezone", "total_minutes", "downtime_minutes",
                "excluded_minutes", "before_notice_minutes", "unknown_minutes", "availability",
                "worst_case_availability", "credit_days", "credit_percent", "currency", "credit_amount",
-               "claim_deadline", "credit_applies", "warnings")
+               "claim_deadline", "credit_applies", "warnings", "status", "coverage")
 
 
 def report_csv(period_label: str, results: Sequence[ContractResult]) -> str:
@@ -233,5 +269,6 @@ def report_csv(period_label: str, results: Sequence[ContractResult]) -> str:
                 "" if scope["credit_percent"] is None else scope["credit_percent"], data["currency"],
                 scope["credit_amount"], data["claim_deadline"] or "", data["credit_applies"] or "",
                 ";".join(w["code"] for w in data["warnings"] if w["scope"] in (None, scope["scope"])),
+                data["status"], data["coverage"],
             ])
     return buffer.getvalue()

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -445,6 +445,7 @@ def report_view(result: ContractResult, lang: str, revision: int, diff: Sequence
 
 
 def render_contract_html(result: ContractResult, *, lang: str | None = None, revision: int = 1,
+                         issued_on: date | None = None,
                          diff: Sequence[str] = ()) -> str:
     """The report of one contract and month as one self-contained HTML document.
 

@@ -152,7 +152,8 @@ async def test_credits_csv_has_one_row_per_credit_due_from_the_latest_revision(d
         rows = list(csv.DictReader(io.StringIO(await resp.text())))
         assert rows == [{"contract": "acme", "customer": "ACME", "regime": "lineworks", "period": "2026-11",
                          "revision": "1", "currency": "JPY", "credit_amount": "5400",
-                         "claim_deadline": rows[0]["claim_deadline"], "credit_applies": rows[0]["credit_applies"]}]
+                         "claim_deadline": rows[0]["claim_deadline"], "credit_applies": rows[0]["credit_applies"],
+                         "status": "final", "coverage": "100.000000"}]
         report = daemon.storage.latest_report_revision("acme", "2026-11")["report"]
         assert rows[0]["claim_deadline"] == (report["claim_deadline"] or "")
         assert rows[0]["credit_applies"] == (report["credit_applies"] or "")
