@@ -451,8 +451,10 @@ class Storage:
         return history
 
     def windows(self) -> list[Window]:
-        """The database's windows. One recorded without `announced_at` was announced when it was
-        recorded; one whose end was moved later after it began keeps the end announced before."""
+        """The database's windows. Maintenance recorded without `announced_at` was announced when
+        it was recorded. The end announced is the one in force when the window began (or, for one
+        recorded after it began, the end it was recorded with): an end moved later after that is
+        an overrun."""
         rows = self.db.execute("SELECT id FROM windows ORDER BY id").fetchall()
         ends = self._ends_announced()
         result = []
@@ -461,7 +463,8 @@ class Storage:
             assert r is not None  # listed in this transaction
             start = datetime.fromisoformat(r["start"])
             end = datetime.fromisoformat(r["end"]) if r["end"] else None
-            before_start = [value for at, value in ends.get(str(window_id), []) if at < start]
+            history = ends.get(str(window_id), [])
+            before_start = [value for at, value in history if at < start] or [value for _, value in history[:1]]
             announced_end = before_start[-1] if before_start else None
             if announced_end is not None and end is not None and end <= announced_end:
                 announced_end = None  # ended on time or earlier: nothing overran

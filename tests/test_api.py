@@ -215,7 +215,7 @@ def post(d: InProcessDaemon, path: str, body=None, *, auth: bool = True, **kw) -
 def counts(d: InProcessDaemon) -> dict[str, int]:
     with sqlite3.connect(f"file:{d.db}?mode=ro", uri=True) as db:
         return {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-                for t in ("windows", "notices", "audit_log")}
+                for t in ("windows", "notices", "claims", "audit_log")}
 
 
 def audit_rows(d: InProcessDaemon, after_id: int = 0) -> list[dict]:
@@ -359,6 +359,7 @@ def _change_requests(d: InProcessDaemon) -> list[tuple[str, dict]]:
         ("/api/v1/windows", a_window()),
         (f"/api/v1/windows/{created.json()['id']}/end", {"at": iso(now_utc()), "reason": "done"}),
         ("/api/v1/notices", a_notice()),
+        ("/api/v1/claims", {"contract": "acme-lw", "period": "2026-11", "filed_at": iso(now_utc())}),
         ("/api/v1/samples", {"samples": [{"domain": "mail", "ts": iso(open_minute(d) + timedelta(seconds=1)),
                                           "status": 200}]}),
     ]
@@ -400,7 +401,7 @@ def test_changes_without_the_right_token_are_401_and_change_nothing(daemon):
 
 def test_the_same_requests_with_the_token_are_accepted(daemon):
     """Guards the test above: its requests were refused for the credentials, not the payloads."""
-    expected = {"/api/v1/windows": 201, "/api/v1/notices": 201, "/api/v1/samples": 202}
+    expected = {"/api/v1/windows": 201, "/api/v1/notices": 201, "/api/v1/claims": 201, "/api/v1/samples": 202}
     for path, body in _change_requests(daemon):
         reply = post(daemon, path, body)
         assert reply.status == expected.get(path, 200), (path, reply.body)
@@ -839,6 +840,45 @@ def test_oversized_body_is_refused(daemon):
 
 
 # ===================================================================================================
+# claims
+# ===================================================================================================
+
+def test_add_a_claim_then_list_it(daemon):
+    before, last = counts(daemon), last_audit_id(daemon)
+    reply = post(daemon, "/api/v1/claims", {"contract": "acme-lw", "period": "2026-11",
+                                            "filed_at": "2026-12-10T10:00:00+09:00", "reference": "ticket 42"},
+                 headers={"X-Slamon-Actor": "billing"})
+    assert reply.status == 201, reply.body
+    claim_id = reply.json()["id"]
+    assert counts(daemon)["claims"] == before["claims"] + 1
+    [row] = audit_rows(daemon, last)
+    assert (row["entity"], row["entity_id"], row["actor"]) == ("claim", claim_id[3:], "api:billing")
+    listed = get(daemon, "/api/v1/claims?contract=acme-lw&period=2026-11").json()
+    assert {"id": claim_id, "contract": "acme-lw", "period": "2026-11", "filed_at": "2026-12-10T10:00:00+09:00",
+            "reference": "ticket 42"} in listed
+
+
+CLAIM_PROBLEMS = [
+    ("unknown contract", {"contract": "nosuch", "period": "2026-11", "filed_at": "2026-12-10T10:00:00Z"},
+     ["unknown contract", "nosuch"]),
+    ("bad period", {"contract": "acme-lw", "period": "2026-13", "filed_at": "2026-12-10T10:00:00Z"}, ["period"]),
+    ("no filed_at", {"contract": "acme-lw", "period": "2026-11"}, ["filed_at", "required"]),
+    ("filed_at without offset", {"contract": "acme-lw", "period": "2026-11", "filed_at": "2026-12-10T10:00:00"},
+     ["filed_at", "offset"]),
+    ("unknown key", {"contract": "acme-lw", "period": "2026-11", "filed_at": "2026-12-10T10:00:00Z", "x": 1},
+     ["x", "unknown key"]),
+]
+
+
+@pytest.mark.parametrize("what,payload,needles", CLAIM_PROBLEMS, ids=[p[0] for p in CLAIM_PROBLEMS])
+def test_bad_claim_is_400_and_changes_nothing(daemon, what, payload, needles):
+    before = counts(daemon)
+    reply = post(daemon, "/api/v1/claims", payload)
+    assert_refused(daemon, reply, 400, *needles)
+    assert counts(daemon) == before
+
+
+# ===================================================================================================
 # the token never leaks; runs late so the log has seen every request above
 # ===================================================================================================
 
@@ -932,3 +972,4 @@ def test_custom_token_variable_is_used(tmp_path, monkeypatch):
         assert token not in d.stderr()
     finally:
         d.stop()
+

@@ -21,6 +21,7 @@ from tests.support import (
     minute_row,
     november_with_44_down,
     publish_reports,
+    store_minutes,
 )
 
 UTC = UTC
@@ -238,4 +239,22 @@ def test_an_upgrade_alone_is_not_a_revision(tmp_path: Path):
     assert not unchanged(moved, snap)
     other_input = {**older, "evidence": {**snap.evidence, "windows": [{"id": "x"}]}}
     assert not unchanged(other_input, snap)
+    daemon.storage.close()
+
+
+def test_a_month_without_evidence_is_written_as_insufficient_and_revised_when_the_data_arrives(tmp_path: Path):
+    """One sample in November: the month-end report says insufficient evidence (never a final
+    100% month); when the month's data arrives late, revision 2 is final and owes the credit."""
+    cfg_path = tmp_path / "config.toml"
+    cfg_path.write_text(CONFIG)
+    daemon = Daemon(parse_config(CONFIG, cfg_path))
+    store_minutes(daemon.storage, "mail", [(minute_index(MONTH_OF_NOVEMBER_TOKYO) + 10, 20, 0)])
+    publish_reports(daemon, AFTER_END)
+    first = json.loads((tmp_path / "reports" / "2026-11" / "acme.json").read_text())["contracts"][0]
+    assert (first["status"], first["coverage"], first["credit_amount"]) == ("insufficient_evidence", "0.002314", "0")
+    november_with_44_down(daemon.storage)  # the minute already stored is not written twice
+    publish_reports(daemon, AFTER_END + timedelta(minutes=5))
+    second = json.loads((tmp_path / "reports" / "2026-11" / "acme.r2.json").read_text())
+    assert second["contracts"][0]["status"] == "final" and second["contracts"][0]["credit_amount"] == "5400"
+    assert "status insufficient_evidence -> final" in second["diff"]
     daemon.storage.close()
