@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import calendar
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal, Inexact, localcontext
 from fractions import Fraction
@@ -59,11 +60,26 @@ def tax_excluded(price: Decimal, rate: Fraction) -> Fraction:
     return Fraction(price) / (1 + rate)
 
 
+AmountTerm = Decimal | Fraction | int | str | bool
+
+
 @dataclass(frozen=True)
 class Amount:
+    """A credit's money: the exact amount, the rounded one, the formula in words (English, as the
+    JSON and Markdown reports show it) and its terms as data, for a formula written in another
+    language (reports.html). `terms`:
+
+    - both kinds: kind ("days" | "percent"), currency, exact (Fraction), rounded (Decimal),
+      rounding (the mode), unit (Fraction: what it rounds to);
+    - days: unit_price (Decimal, as the contract states it), tax_included (bool), tax_rate
+      (Fraction, when tax_included), price (Fraction: the price the formula uses, tax excluded
+      where the price includes it), credit_days (Fraction), divisor (int), licenses (int);
+    - percent: fee (Decimal: the monthly fee), percent (Fraction)."""
+
     exact: Fraction
     rounded: Decimal
     formula: str
+    terms: Mapping[str, AmountTerm] = field(default_factory=dict, compare=False)
 
 
 def days_credit(unit_price: Decimal, *, include_tax: bool, tax_rate: Fraction, credit_days: Fraction,
@@ -78,7 +94,13 @@ def days_credit(unit_price: Decimal, *, include_tax: bool, tax_rate: Fraction, c
                       f"{exact_decimal_text(price)} {currency}")
     formula = (f"{price_text} x {credit_days} days / {divisor} x {licenses} IDs = "
                f"{exact_decimal_text(exact)} -> {rounded} {currency} (rounded {rounding} to {to_decimal(unit)})")
-    return Amount(exact, rounded, formula)
+    terms: dict[str, AmountTerm] = {
+        "kind": "days", "currency": currency, "unit_price": unit_price, "tax_included": include_tax,
+        "price": price, "credit_days": credit_days, "divisor": divisor, "licenses": licenses,
+        "exact": exact, "rounded": rounded, "rounding": rounding, "unit": unit}
+    if include_tax:
+        terms["tax_rate"] = tax_rate
+    return Amount(exact, rounded, formula, terms)
 
 
 def percent_credit(monthly_fee: Decimal, percent: Fraction, *, currency: str, rounding: str,
@@ -87,7 +109,10 @@ def percent_credit(monthly_fee: Decimal, percent: Fraction, *, currency: str, ro
     rounded = round_money(exact, unit, rounding)
     formula = (f"{monthly_fee} {currency} x {percent}% = {exact_decimal_text(exact)} -> {rounded} {currency} "
                f"(rounded {rounding} to {to_decimal(unit)})")
-    return Amount(exact, rounded, formula)
+    terms: dict[str, AmountTerm] = {
+        "kind": "percent", "currency": currency, "fee": monthly_fee, "percent": percent, "exact": exact,
+        "rounded": rounded, "rounding": rounding, "unit": unit}
+    return Amount(exact, rounded, formula, terms)
 
 
 def add_months(day: date, months: int) -> date:

@@ -4,12 +4,24 @@ A regime is a tier table with explicit inclusive/exclusive bounds plus the handf
 that turn a tier into money (unit, cap, divisor, tax, rounding, deadlines). The four built-in
 regimes live in regimes.toml and are parsed by `parse_regime`, the same function that reads
 `[regime.NAME]` tables from a user's config.toml.
+
+`title` and `clauses` are what reports show. Each is either one value (a string, a list of
+strings) or a table by report language, for the HTML report in en/ja/ko:
+
+    title = { en = "...", ja = "...", ko = "..." }
+    clauses = { en = ["...", ...], ja = ["...", ...], ko = ["...", ...] }
+
+with an optional `default = "LANG"` naming the entry that `Regime.title` / `Regime.clauses`
+give (the JSON and Markdown reports); without it, the regime's `language` when the table has
+it, else "en", else the first language it has. Every language lists the same clauses, in the
+same order (translations of one list). `Regime.title_in(lang)` / `Regime.clauses_in(lang)`
+give a language's entry, the default value where the table has none (or is no table).
 """
 from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -124,6 +136,10 @@ class Regime:
     clauses: tuple[str, ...] = ()
     language: str = "en"
     builtin: bool = field(default=False, compare=False)
+    # `title` and `clauses` by report language (see the module docstring); `title`/`clauses`
+    # above are the default-language values
+    titles: Mapping[str, str] = field(default_factory=dict, compare=False)
+    clause_texts: Mapping[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
     # the table this regime was parsed from (after `extends`): reports embed it as evidence and
     # `slamon report --verify` parses it again with parse_regime
     definition: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -144,6 +160,14 @@ class Regime:
         problem = tier_table_problem(self.tiers)
         if problem:
             raise ValueError(problem)
+
+    def title_in(self, lang: str) -> str:
+        """The title in a report language (the default title when none is given for it)."""
+        return self.titles.get(lang, self.title)
+
+    def clauses_in(self, lang: str) -> tuple[str, ...]:
+        """The clauses applied, in a report language (the default list when none is given for it)."""
+        return self.clause_texts.get(lang, self.clauses)
 
     def tier_for(self, availability_percent: Fraction) -> Tier | None:
         for tier in self.tiers:
@@ -197,6 +221,61 @@ REGIME_KEYS = (
     "cap_at_invoice", "liability_months", "holiday_country", "deadline_rest_days", "deadline_extension_clause",
     "rule_clauses", "provider",
 )
+
+
+def _default_language(entries: Mapping[str, Any], chosen: Any, language: str | None) -> str | None:
+    """Which entry of a by-language table is the default: `chosen`, else the regime's language,
+    else "en", else the first of LANGUAGES the table has."""
+    if chosen is not None:
+        return str(chosen)
+    for lang in (language, "en", *LANGUAGES):
+        if lang in entries:
+            return lang
+    return None
+
+
+def _by_language(table: TableReader, key: str, problems: Problems, language: str | None,
+                 check: Callable[[Any], bool], what: str) -> tuple[Any, dict[str, Any]] | None:
+    """A value that is either one `what` or a table of them by language with an optional
+    `default` language: (the default value, {language: value}). None: absent, or a problem was
+    recorded. `check(value)` tells whether one value is well-formed."""
+    raw = table.raw(key)
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        if not check(raw):
+            problems.add(table.key(key), f"expected {what} or a table of them by language "
+                                         f"({', '.join(LANGUAGES)})")
+            return None
+        return raw, {}
+    before = len(problems.items)
+    entries: dict[str, Any] = {}
+    for lang, value in raw.items():
+        if lang == "default":
+            if value not in LANGUAGES:
+                problems.add(table.key(key) + (lang,), f"must be one of {', '.join(LANGUAGES)}; got {value!r}")
+        elif lang not in LANGUAGES:
+            problems.add(table.key(key) + (lang,), f"unknown language (one of {', '.join(LANGUAGES)}, or default)")
+        elif not check(value):
+            problems.add(table.key(key) + (lang,), f"expected {what}")
+        else:
+            entries[lang] = value
+    default = _default_language(entries, raw.get("default"), language)
+    if len(problems.items) != before:
+        return None
+    if default is None or default not in entries:
+        problems.add(table.key(key), f"needs an entry for its default language {default!r}" if default else
+                     f"needs at least one language ({', '.join(LANGUAGES)})")
+        return None
+    return entries[default], entries
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_text_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
 
 
 def parse_tier(data: Any, path: KeyPath, problems: Problems) -> Tier | None:
@@ -253,9 +332,18 @@ def parse_regime(name: str, data: Any, path: KeyPath, problems: Problems,
             return None
     table = TableReader(data, path, problems, what="regime table")
     before = len(problems.items)
-    title = table.text("title", name)
-    clauses = table.texts("clauses")
     language = table.text("language", "en", choices=LANGUAGES)
+    title_value = _by_language(table, "title", problems, language, _is_text, "a string")
+    title: str = title_value[0] if title_value else name
+    titles: dict[str, str] = title_value[1] if title_value else {}
+    clauses_value = _by_language(table, "clauses", problems, language, _is_text_list,
+                                 "a list of non-empty strings")
+    clauses: tuple[str, ...] = tuple(clauses_value[0]) if clauses_value else ()
+    clause_texts = {lang: tuple(v) for lang, v in clauses_value[1].items()} if clauses_value else {}
+    for lang, texts in clause_texts.items():
+        if len(texts) != len(clauses):
+            problems.add(table.key("clauses") + (lang,), f"lists {len(texts)} clauses, the default language "
+                                                         f"{len(clauses)}: every language lists the same clauses")
     tz = table.text("timezone", required=True)
     if tz is not None:
         try:
@@ -352,7 +440,7 @@ def parse_regime(name: str, data: Any, path: KeyPath, problems: Problems,
         no_invoice_days=no_invoice_days, cap_at_invoice=cap_at_invoice, liability_months=liability_months,
         holiday_country=holiday_country, deadline_rest_days=rest_days, deadline_extension_clause=extension_clause,
         rule_clauses=dict(raw_rules), provider=provider,
-        language=language, builtin=builtin, definition=dict(data),
+        language=language, builtin=builtin, definition=dict(data), titles=titles, clause_texts=clause_texts,
     )
 
 

@@ -5,6 +5,10 @@
 #                                (tests/test_report_browser.py; Playwright drives Debian's chromium,
 #                                 `playwright install` is never used)
 #   CJK fonts                 <- Debian package "fonts-noto-cjk"   (report screenshots in ja/ko)
+#   pdftotext, pdfinfo        <- Debian package "poppler-utils"    (tests/test_report_browser.py reads
+#                                the printed PDFs: page count, page numbers, what is on page 1)
+#   ip (netns, veth)          <- Debian package "iproute2"         (tests/faults/test_fault_netns.py cuts
+#                                the daemon's egress inside a network namespace; needs root)
 # Idempotent and quick when everything is already installed: each tool is checked first and
 # apt is touched only when something is missing.
 set -euo pipefail
@@ -16,6 +20,8 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 # Japanese and Korean reports: without CJK fonts the browser's screenshots and PDFs show boxes
 [ -d /usr/share/fonts/opentype/noto ] || packages+=(fonts-noto-cjk)
+command -v pdftotext >/dev/null 2>&1 || packages+=(poppler-utils)
+command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || packages+=(iproute2)
 
 if [ "${#packages[@]}" -eq 0 ]; then
     exit 0
@@ -43,3 +49,6 @@ echo "system-deps: installing ${packages[*]}" >&2
 
 command -v promtool >/dev/null 2>&1 || { echo "system-deps: promtool still missing after install" >&2; exit 1; }
 [ -x /usr/bin/chromium ] || { echo "system-deps: /usr/bin/chromium still missing after install" >&2; exit 1; }
+command -v pdftotext >/dev/null 2>&1 || { echo "system-deps: pdftotext still missing after install" >&2; exit 1; }
+command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] \
+    || { echo "system-deps: ip (iproute2) still missing after install" >&2; exit 1; }
