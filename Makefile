@@ -4,7 +4,7 @@
 VENV ?= .venv
 PYTHON ?= python3
 
-.PHONY: run demo test lint system-deps bench clean
+.PHONY: run demo test lint system-deps faults bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ lint: $(VENV)/.installed
 
 test: system-deps lint
 	$(VENV)/bin/python -m pytest
+
+# The fault suite alone, with its figures (kill -9 loop, a stopped daemon, an egress cut in a network
+# namespace, disk full, a poison row, ledger tampering); `make test` runs it too. Needs root (netns).
+faults: system-deps $(VENV)/.installed
+	$(VENV)/bin/python -m pytest tests/faults -q -s -p no:randomly
 
 bench: $(VENV)/.installed
 	$(VENV)/bin/python bench/accounting.py

@@ -31,8 +31,8 @@ def key_text(path: KeyPath) -> str:
 def window_number(ref: str) -> int:
     """The database id of a window written `db-3` or `3`."""
     raw = ref.removeprefix("db-")
-    if not (raw.isascii() and raw.isdigit()):
-        raise InputError(f"window id must be a database window id such as db-3 or 3, got {ref!r} "
+    if not (raw.isascii() and raw.isdigit() and 0 < len(raw) <= 18 and int(raw) > 0):
+        raise InputError(f"window id must be a database window id such as db-3 or 3, got {ref[:40]!r} "
                          f"(windows from config.toml are changed in the file)")
     return int(raw)
 
@@ -66,16 +66,23 @@ def add_notice(storage: Storage, config: Config, fields: Mapping[str, Any], acto
 def add_claim(storage: Storage, config: Config, fields: Mapping[str, Any], actor: str) -> Claim:
     problems = Problems()
     claim = parse_claim(("claim",), dict(fields), problems, config.contracts)
+    if claim is not None and claim.corrects:
+        month = storage.claims(claim.contract, claim.period)
+        if claim.corrects not in {c.id for c in month}:
+            problems.add(("claim", "corrects"), f"{claim.corrects} is not a recorded claim of {claim.contract} "
+                                                f"{claim.period}")
+        elif claim.corrects in {c.corrects for c in month}:
+            problems.add(("claim", "corrects"), f"{claim.corrects} is corrected already")
     if problems or claim is None:
         raise InvalidChange(problems)
     claim_id = storage.add_claim(claim, actor=actor)
     return Claim(contract=claim.contract, period=claim.period, filed_at=claim.filed_at, reference=claim.reference,
-                 id=f"db-{claim_id}", source="database")
+                 id=f"db-{claim_id}", source="database", corrects=claim.corrects)
 
 
 def claim_json(c: Claim) -> dict[str, Any]:
     return {"id": c.id, "contract": c.contract, "period": c.period, "filed_at": c.filed_at.isoformat(),
-            "reference": c.reference}
+            "reference": c.reference, "corrects": c.corrects or None}
 
 
 def all_windows(storage: Storage, config: Config) -> list[Window]:
@@ -90,7 +97,8 @@ def window_json(w: Window) -> dict[str, Any]:
     return {"id": w.id, "source": w.source, "kind": w.kind, "domains": list(w.domains),
             "contracts": list(w.contracts), "start": w.start.isoformat(),
             "end": w.end.isoformat() if w.end else None,
-            "announced_at": w.announced_at.isoformat() if w.announced_at else None, "reason": w.reason}
+            "announced_at": w.announced_at.isoformat() if w.announced_at else None,
+            "announced_end": w.announced_end.isoformat() if w.announced_end else None, "reason": w.reason}
 
 
 def notice_json(n: Notice) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import NoReturn
@@ -166,10 +166,15 @@ def cmd_report(args: argparse.Namespace) -> int:
                             render_contract_html(r, lang=args.lang, issued_on=issued_on)))
     if args.out:
         out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        for name, text in outputs:
-            (out / name).write_text(text, encoding="utf-8")
-            print(out / name)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            for name, text in outputs:
+                (out / name).write_text(text, encoding="utf-8")
+                print(out / name)
+        except (FileExistsError, NotADirectoryError):
+            raise InputError(f"--out {args.out}: not a directory (a file is in the way)") from None
+        except OSError as exc:
+            raise InputError(f"--out {args.out}: cannot write: {exc.strerror or exc}") from None
     else:
         sys.stdout.write("\n".join(text for _, text in outputs))
     return 0
@@ -194,7 +199,7 @@ def cmd_windows(args: argparse.Namespace) -> int:
         if args.action == "add":
             fields = {"kind": args.kind, "start": args.start, "reason": args.reason}
             for key, value in (("domains", args.domain), ("contracts", args.contract), ("end", args.end),
-                               ("announced_at", args.announced_at)):
+                               ("announced_at", args.announced_at), ("announced_end", args.announced_end)):
                 if value:
                     fields[key] = value
             try:
@@ -249,6 +254,8 @@ def cmd_claims(args: argparse.Namespace) -> int:
             fields = {"contract": args.contract, "period": args.period, "filed_at": args.filed_at}
             if args.reference:
                 fields["reference"] = args.reference
+            if args.corrects:
+                fields["corrects"] = args.corrects
             try:
                 claim = admin.add_claim(storage, config, fields, _actor(args))
             except admin.InvalidChange as exc:
@@ -263,6 +270,59 @@ def cmd_claims(args: argparse.Namespace) -> int:
             else:
                 for c in claims:
                     print(f"{c.id}\t{c.contract}\t{c.period}\t{c.filed_at.isoformat()}\t{c.reference}")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """`slamon audit verify`: walk the audit log's and the report ledger's hash chains."""
+    config = _config(args)
+    with _storage(config, must_exist=True) as storage:
+        results = storage.verify_ledgers()
+    broken = False
+    for result in results:
+        if result["broken"]:
+            broken = True
+            print(f"{result['ledger']}: broken at {result['broken']['row']}: {result['broken']['why']}")
+        else:
+            print(f"{result['ledger']}: ok ({result['rows']} rows, head {result['head'][:16]})")
+    return 1 if broken else 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    """`slamon backup DEST`: a consistent copy of the database, safe while the daemon writes."""
+    config = _config(args)
+    dest = Path(args.dest)
+    if dest.exists() and not args.force:
+        raise InputError(f"{dest}: exists (remove it or pass --force)")
+    if dest.is_dir():
+        raise InputError(f"{dest}: is a directory; name the file to write")
+    with _storage(config, must_exist=True) as storage:
+        pages = storage.backup_to(dest)
+    print(f"{dest}: backup of {config.monitor.database} ({pages} pages)")
+    return 0
+
+
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    config = _config(args)
+    with _storage(config, must_exist=True) as storage:
+        if args.action == "list":
+            rows = storage.quarantined(include_replayed=args.all)
+            if args.json:
+                print(json.dumps(rows, ensure_ascii=False, indent=2))
+            for row in rows if not args.json else ():
+                minute = datetime.fromtimestamp(row["minute"] * 60, UTC).isoformat()
+                print(f"{row['id']}\t{row['domain']}\t{minute}\trequests={row['counts']['requests']}\t"
+                      f"errors={row['counts']['errors']}\t{row['reason']}\t"
+                      f"{'replayed ' + row['replayed_at'] if row['replayed_at'] else 'waiting'}")
+            return 0
+        try:
+            written, _ = storage.replay_quarantined(args.id)
+        except SlamonError:
+            raise
+        except Exception as exc:
+            raise InputError(f"quarantined minute {args.id} still cannot be stored: {type(exc).__name__}: {exc}"
+                             ) from None
+        print(f"quarantined minute {args.id} " + ("stored" if written else "was already stored: left as it was"))
     return 0
 
 
@@ -329,6 +389,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--start", required=True, help="start, RFC 3339 with offset")
     w.add_argument("--end", help="end (exclusive), RFC 3339 with offset; omit for a window still open")
     w.add_argument("--announced-at", help="when the maintenance was announced to customers, RFC 3339")
+    w.add_argument("--announced-end", help="the end the maintenance was announced with, if --end is not it "
+                                          "(minutes past it are an overrun), RFC 3339")
     w.add_argument("--reason", required=True, help="why: shown in reports and kept in the audit log")
     w.add_argument("--actor", help="who makes the change (default: $SLAMON_ACTOR or cli:$USER)")
     w = command(wsub, "end", "set the end of a database window, earlier or later (audited)")
@@ -361,12 +423,38 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--period", required=True, metavar="YYYY-MM", help="the month whose compensation is claimed")
     c.add_argument("--filed-at", required=True, help="when the claim reached the provider, RFC 3339 with offset")
     c.add_argument("--reference", help="the claim's reference (ticket, letter) for the report and the audit log")
+    c.add_argument("--corrects", metavar="ID", help="the id of a claim of the same month recorded by mistake, which "
+                                                   "this one replaces (db-N)")
     c.add_argument("--actor", help="who records it (default: $SLAMON_ACTOR or cli:$USER)")
     c = command(csub, "list", "recorded claims")
     c.add_argument("--contract", metavar="ID", help="only this contract's")
     c.add_argument("--period", metavar="YYYY-MM", help="only this month's")
     c.add_argument("--json", action="store_true", help="one JSON array instead of tab-separated lines")
+
+    p = command(sub, "audit", "the tamper-evident audit log and report ledger", cmd_audit)
+    asub = p.add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="ACTION")
+    command(asub, "verify", "check both hash chains: exit 0 when they hold, 1 naming the first broken row")
+
+    p = command(sub, "backup", "a consistent copy of the database, while the daemon runs (SQLite's backup API)",
+                cmd_backup)
+    p.add_argument("dest", metavar="DEST", help="the file to write (a database slamon can open as it is)")
+    p.add_argument("--force", action="store_true", help="overwrite DEST if it exists")
+
+    p = command(sub, "quarantine", "closed minutes that could not be stored: inspect and replay them",
+                cmd_quarantine)
+    qsub = p.add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="ACTION")
+    q = command(qsub, "list", "quarantined minutes waiting to be replayed")
+    q.add_argument("--all", action="store_true", help="also those already replayed")
+    q.add_argument("--json", action="store_true", help="one JSON array instead of tab-separated lines")
+    q = command(qsub, "replay", "store a quarantined minute again (after the cause is fixed)")
+    q.add_argument("id", type=_positive_id, help="its id, from `slamon quarantine list`")
     return parser
+
+
+def _positive_id(text: str) -> int:
+    if not (text.isascii() and text.isdigit() and len(text) <= 18 and int(text) > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive id, got {text[:40]!r}")
+    return int(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

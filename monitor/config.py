@@ -27,12 +27,14 @@ from reports.contracts import (
     Window,
 )
 from reports.fields import (
+    MAX_DEPTH,
     KeyPath,
     Problems,
     TableReader,
     calendar_date,
     duration,
     money,
+    nesting_depth,
     path_str,
     ratio_from_percent,
     timestamp,
@@ -75,11 +77,15 @@ class MonitorSettings:
     max_concurrency: int = 1000
     probe_processes: int | str = "auto"
     admin_token_env: str = "SLAMON_ADMIN_TOKEN"
+    # once this variable holds a token, reads (status page, API, reports) need it or the admin token
+    read_token_env: str = "SLAMON_READ_TOKEN"
     report_formats: tuple[str, ...] = ("json", "md", "csv", "html")
     sample_retention_days: int = 92
     record_retention_days: int = 5 * 366
     # below this share of observed minutes a month is "insufficient_evidence", never final
     min_coverage: Fraction = Fraction(9, 10)
+    # closed minutes kept in memory while the database cannot be written (disk full, locked)
+    max_held_minutes: int = 200_000
     demo: DemoSettings | None = None
 
 
@@ -437,10 +443,13 @@ def parse_claim(path: KeyPath, data: Any, problems: Problems, contracts: Mapping
     if not t.has("filed_at"):
         problems.add(t.key("filed_at"), "is required")
     reference = t.text("reference", "")
+    corrects = t.text("corrects", "")
+    if corrects and not re.fullmatch(r"db-[1-9][0-9]{0,17}", corrects):
+        problems.add(t.key("corrects"), f"expected the id of a recorded claim such as db-3, got {corrects[:40]!r}")
     t.finish()
     if len(problems.items) != before or contract is None or period is None or filed_at is None:
         return None
-    return Claim(contract=contract, period=period, filed_at=filed_at, reference=reference)
+    return Claim(contract=contract, period=period, filed_at=filed_at, reference=reference, corrects=corrects)
 
 
 def _declared(tables: Any, key: str) -> dict[str, Any]:
@@ -449,6 +458,11 @@ def _declared(tables: Any, key: str) -> dict[str, Any]:
     if not isinstance(tables, list):
         return {}
     return {t[key]: t for t in tables if isinstance(t, dict) and isinstance(t.get(key), str)}
+
+
+def _check_listen(listen: str | None, path: KeyPath, problems: Problems) -> None:
+    if listen and not (re.match(r"^[^:\s]*:\d{1,5}$", listen) and int(listen.rpartition(":")[2]) <= 65535):
+        problems.add(path, f"expected host:port with a port from 0 to 65535, got {listen!r}")
 
 
 def parse_config(text: str, path: Path) -> Config:
@@ -461,14 +475,17 @@ def parse_config(text: str, path: Path) -> Config:
         line = int(match.group(1)) if match else None
         message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
         raise ConfigError([Problem(shown, line, "(syntax)", message)]) from None
+    except RecursionError:
+        raise ConfigError([Problem(shown, None, "(syntax)", f"nests deeper than {MAX_DEPTH} levels")]) from None
+    if nesting_depth(data) > MAX_DEPTH:
+        raise ConfigError([Problem(shown, None, "(syntax)", f"nests deeper than {MAX_DEPTH} levels")])
     problems = Problems()
     top = TableReader(data, (), problems)
 
     mon = TableReader(top.raw("monitor", {}), ("monitor",), problems)
     database = mon.text("database", "var/slamon.db")
     listen = mon.text("listen", "127.0.0.1:9464")
-    if listen and not re.match(r"^[^:\s]*:\d{1,5}$", listen):
-        problems.add(mon.key("listen"), f"expected host:port, got {listen!r}")
+    _check_listen(listen, mon.key("listen"), problems)
     reports_dir = mon.text("reports_dir", "var/reports")
     canaries = []
     for i, url in enumerate(mon.texts("canaries")):
@@ -484,18 +501,24 @@ def parse_config(text: str, path: Path) -> Config:
                                                  f"got {probe_processes!r}")
         probe_processes = "auto"
     token_env = mon.text("admin_token_env", "SLAMON_ADMIN_TOKEN")
+    read_env = mon.text("read_token_env", "SLAMON_READ_TOKEN")
+    for key, env in (("admin_token_env", token_env), ("read_token_env", read_env)):
+        if env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,99}", env):
+            problems.add(mon.key(key), f"expected an environment variable name, got {env!r}")
     formats = mon.texts("report_formats") or ("json", "md", "csv", "html")
     for f in formats:
         if f not in ("json", "md", "csv", "html"):
             problems.add(mon.key("report_formats"), f"unknown report format {f!r}")
-    sample_days = mon.integer("sample_retention_days", 92, minimum=1)
-    record_days = mon.integer("record_retention_days", 5 * 366, minimum=1)
+    sample_days = mon.integer("sample_retention_days", 92, minimum=1, maximum=100 * 366)
+    record_days = mon.integer("record_retention_days", 5 * 366, minimum=1, maximum=100 * 366)
+    max_held = mon.integer("max_held_minutes", 200_000, minimum=1, maximum=100_000_000)
     min_coverage = (ratio_from_percent(mon.raw("min_coverage"), mon.key("min_coverage"), problems)
                     if mon.has("min_coverage") else Fraction(9, 10))
     demo = None
     if mon.has("demo"):
         dt = TableReader(mon.raw("demo"), mon.key("demo"), problems)
         demo_listen = dt.text("listen", "127.0.0.1:9465")
+        _check_listen(demo_listen, dt.key("listen"), problems)
         every = dt.integer("fail_every_minutes", 5, minimum=1)
         fail_for = dt.integer("fail_for_minutes", 1, minimum=0)
         ratio = ratio_from_percent(dt.raw("error_ratio", "50%"), dt.key("error_ratio"), problems)
@@ -507,8 +530,9 @@ def parse_config(text: str, path: Path) -> Config:
                                reports_dir=base / (reports_dir or "var/reports"), canaries=tuple(canaries),
                                max_concurrency=max_concurrency, probe_processes=probe_processes,
                                admin_token_env=token_env or "SLAMON_ADMIN_TOKEN",
+                               read_token_env=read_env or "SLAMON_READ_TOKEN",
                                report_formats=formats, sample_retention_days=sample_days,
-                               record_retention_days=record_days, demo=demo,
+                               record_retention_days=record_days, demo=demo, max_held_minutes=max_held,
                                min_coverage=min_coverage if min_coverage is not None else Fraction(9, 10))
 
     # regimes: built-ins first, then the user's, which may extend them
@@ -554,6 +578,9 @@ def parse_config(text: str, path: Path) -> Config:
                     if (n := parse_notice(npath, ndata, problems, contracts, notice_id=f"config-{i + 1}",
                                           declared=declared_contracts)))
     top.finish()
+    if not problems and "domain" not in data and "contract" not in data:
+        # an empty (or all-comments) file: the first line is as good a place as any to point at
+        raise ConfigError([Problem(shown, 1, "domain", "no [[domain]] declared: there is nothing to monitor")])
 
     if problems:
         lines = key_lines(text)
@@ -564,9 +591,14 @@ def parse_config(text: str, path: Path) -> Config:
                   regimes=MappingProxyType(regimes))
 
 
+MAX_CONFIG_BYTES = 16 << 20
+
+
 def load_config(path: str | Path) -> Config:
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError([Problem(str(path), None, "(file)", f"larger than {MAX_CONFIG_BYTES} bytes")])
         text = path.read_text(encoding="utf-8-sig")  # editors on Windows write a BOM
     except FileNotFoundError:
         raise ConfigError([Problem(str(path), None, "(file)", "no such file")]) from None

@@ -18,7 +18,7 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from monitor.api import ApiServices, build_app
+from monitor.api import ApiServices, QuietAppRunner, build_app
 from monitor.clock import Clock, SystemClock, current_minute, now_utc
 from monitor.config import Config, load_config
 from monitor.demo import build_demo_app
@@ -56,7 +56,8 @@ class Daemon:
         self.storage = Storage(config.monitor.database, clock=self.clock, threaded=True)
         self.writer = StorageWriter(self.storage)
         self.registry = CollectorRegistry()
-        self.recorder = MinuteRecorder(self.clock, self.writer, thresholds_of(config), config.monitor.canaries)
+        self.recorder = MinuteRecorder(self.clock, self.writer, thresholds_of(config), config.monitor.canaries,
+                                       max_held_minutes=config.monitor.max_held_minutes)
         self.month_to_date = MonthToDate(self.clock)
         self.publisher = ReportPublisher()
         self.probes = ProbeRunner(self.clock, self.recorder, probe_duration_histogram(self.registry))
@@ -64,7 +65,7 @@ class Daemon:
         self.app = build_app(ApiServices(
             clock=self.clock, config=lambda: self.config, registry=self.registry, recorder=self.recorder,
             month_to_date=self.month_to_date, writer=self.writer, status=self.status,
-            inputs_changed=self.refresh_month_to_date))
+            inputs_changed=self.refresh_month_to_date, not_ready=self.not_ready))
         self.jobs = JobRunner(self.clock, [
             Job("close-minutes", self.close_minutes_job, self.close_cadence, misfire_grace_seconds=30),
             Job("monthly-reports", self.reports_job, lambda: Cadence(300, 30), misfire_grace_seconds=300,
@@ -82,7 +83,9 @@ class Daemon:
     # --- minutes ---------------------------------------------------------------------------------
 
     def max_timeout(self) -> float:
+        """The longest a probe or canary started in a minute can take to answer."""
         timeouts = [s.timeout_seconds for d in self.config.domains.values() for s in d.probes]
+        timeouts += [s.timeout_seconds for s in self.config.monitor.canaries]
         return max(timeouts, default=DEFAULT_TIMEOUT_SECONDS)
 
     def close_cadence(self) -> Cadence:
@@ -111,6 +114,19 @@ class Daemon:
         keep_from = minute_to_index(now_utc(self.clock) - timedelta(days=days))
         dropped = await self.writer.run(lambda storage: storage.drop_minutes_before(keep_from))
         log.info("retention", extra={"minute_rows_dropped": dropped, "record_retention_days": days})
+
+    def not_ready(self) -> list[str]:
+        """Why the daemon should not be sent traffic or trusted now (empty: ready)."""
+        reasons = []
+        if not self.addresses or self.recorder.observed_since_minute is None:
+            reasons.append("starting")
+        if self.stopping.is_set():
+            reasons.append("stopping")
+        if self.recorder.write_failure is not None:
+            reasons.append(f"minutes cannot be written ({len(self.recorder.held)} held in memory)")
+        if self.recorder.degraded:
+            reasons.append("every canary fails: the monitor is cut off")
+        return reasons
 
     def status(self) -> dict[str, Any]:
         return daemon_status(self.started_at, self.config, self.recorder, self.month_to_date)
@@ -142,7 +158,7 @@ class Daemon:
         return True
 
     async def _serve(self, app: web.Application, listen: str) -> web.AppRunner:
-        runner = web.AppRunner(app, access_log=None)
+        runner = QuietAppRunner(app, access_log=None)
         await runner.setup()
         self._runners.append(runner)
         host, port = host_port(listen)
@@ -170,7 +186,8 @@ class Daemon:
             log.info("demo target serving", extra={"listen": demo.listen})
         runner = await self._serve(self.app, self.config.monitor.listen)
         self.addresses = [(str(a[0]), int(a[1])) for a in runner.addresses]
-        self.recorder.start_observing()
+        minute = current_minute(self.clock)
+        self.recorder.start_observing(await self.writer.run(lambda storage: storage.partial_domains(minute)))
         self.probes.start(self.config, self._session)
         self.jobs.start()
         host, port = self.addresses[0] if self.addresses else host_port(self.config.monitor.listen)
@@ -193,7 +210,10 @@ class Daemon:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        flushed = await self.recorder.close(current_minute(self.clock))
+        flushed = await self.recorder.close(current_minute(self.clock), shutdown=True)
+        if self.recorder.held:
+            log.error("stopping with minutes that could not be written: they are lost",
+                      extra={"minutes": len(self.recorder.held), "why": self.recorder.write_failure})
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners.clear()

@@ -8,14 +8,49 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from monitor.samples import LineError, MinuteAccumulator, parse_sample
 from monitor.storage import Storage
+from reports.fields import MAX_DEPTH, nesting_depth
 
 _FLUSH_EVERY = 200_000  # domain-minutes held in memory before they are written
+MAX_LINE_BYTES = 64 << 10  # a sample is a few hundred bytes; anything this long is not one
+_CHUNK = 1 << 20
+
+
+class LongLine(bytes):
+    """The start of a line longer than MAX_LINE_BYTES (the rest was read and thrown away)."""
+
+
+def bounded_lines(stream: BinaryIO, limit: int = MAX_LINE_BYTES) -> Iterator[bytes]:
+    """The stream's lines, reading at most `limit` bytes of any one line into memory: a longer
+    line comes out as a LongLine holding its first bytes only."""
+    pending = b""
+    skipping = False
+    while chunk := stream.read(_CHUNK):
+        start = 0
+        while True:
+            end = chunk.find(b"\n", start)
+            if end < 0:
+                break
+            if skipping:
+                skipping = False
+            elif len(pending) + end - start > limit:
+                yield LongLine((pending + chunk[start:start + limit])[:limit])
+            else:
+                yield pending + chunk[start:end + 1]
+            pending = b""
+            start = end + 1
+        if not skipping:
+            pending += chunk[start:]
+            if len(pending) > limit:
+                yield LongLine(pending[:limit])
+                pending, skipping = b"", True
+    if pending and not skipping:
+        yield pending
 
 
 @dataclass
@@ -37,10 +72,16 @@ class IngestSummary:
 
 
 def _parse_line(raw: bytes, known: Mapping[str, object], minute_cache: dict[str, int], acc: MinuteAccumulator) -> None:
+    if isinstance(raw, LongLine):
+        raise LineError(f"line longer than {MAX_LINE_BYTES} bytes: not a sample")
     try:
         obj = json.loads(raw)
+    except RecursionError:
+        raise LineError(f"nests deeper than {MAX_DEPTH} levels") from None
     except ValueError as exc:
-        raise LineError(f"not JSON: {exc.args[0] if exc.args else exc}") from None
+        raise LineError(f"not JSON: {str(exc.args[0] if exc.args else exc)[:200]}") from None
+    if nesting_depth(obj) > MAX_DEPTH:
+        raise LineError(f"nests deeper than {MAX_DEPTH} levels")
     domain, minute, outcome, requests, errors = parse_sample(obj, known, minute_cache)
     if outcome is None:
         acc.add_aggregate(domain, minute, requests, errors)
@@ -112,6 +153,6 @@ def ingest_source(storage: Storage, stream: BinaryIO, name: str, known_domains: 
         digest = file_digest(stream)
         stream.seek(0)
     try:
-        return ingest_lines(storage, stream, name, known_domains, digest=digest, report=report)
+        return ingest_lines(storage, bounded_lines(stream), name, known_domains, digest=digest, report=report)
     except _Duplicate as duplicate:
         return IngestSummary(name, duplicate_of=duplicate.args[0])

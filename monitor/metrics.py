@@ -116,8 +116,10 @@ class SlamonCollector(Collector):
                                      "scope); the month is insufficient evidence below the contract's min_coverage.",
                                      labels=["contract"])
         status = GaugeMetricFamily("slamon_contract_status",
-                                   "1 for the current status of the contract's month: provisional until it ends, "
-                                   "then final or insufficient_evidence.", labels=["contract", "status"])
+                                   "1 for the status of the contract's current month: provisional while it runs (a "
+                                   "month that has ended is final or insufficient_evidence in its report; see "
+                                   "slamon_contract_coverage_ratio against min_coverage).",
+                                   labels=["contract", "status"])
         for result in self.month_to_date.results:
             coverage.add_metric([result.contract.id], float(result.coverage))
             for name in STATUSES:
@@ -144,6 +146,25 @@ class SlamonCollector(Collector):
         errors = CounterMetricFamily("slamon_db_write_errors", "Database writes that failed.")
         errors.add_metric([], counters.db_write_errors_total)
         yield errors
+        held = GaugeMetricFamily("slamon_minute_rows_held", "Closed minutes held in memory because the database "
+                                 "cannot be written (disk full, locked); written when it can.")
+        held.add_metric([], len(live.held))
+        yield held
+        failing = GaugeMetricFamily("slamon_storage_write_failing", "1 while closed minutes cannot be written.")
+        failing.add_metric([], 1.0 if live.write_failure is not None else 0.0)
+        yield failing
+        given_up = CounterMetricFamily("slamon_minute_rows_held_dropped", "Held minutes given up because more than "
+                                       "[monitor] max_held_minutes were waiting.")
+        given_up.add_metric([], counters.minutes_held_dropped_total)
+        yield given_up
+        quarantined = CounterMetricFamily("slamon_minute_rows_quarantined", "Closed minutes that could not be stored "
+                                          "and were quarantined by this process.")
+        quarantined.add_metric([], counters.minutes_quarantined_total)
+        yield quarantined
+        waiting = GaugeMetricFamily("slamon_minute_rows_in_quarantine", "Quarantined minutes not yet replayed "
+                                    "(`slamon quarantine list`), as of the last minute close.")
+        waiting.add_metric([], live.in_quarantine)
+        yield waiting
 
 
 def probe_duration_histogram(registry: CollectorRegistry) -> Histogram:

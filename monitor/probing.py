@@ -50,7 +50,7 @@ class ProbeRunner:
 
     def _on_result(self, target: Target, result: ProbeResult, wall: float) -> None:
         if target.key.startswith(CANARY_PREFIX):
-            self.recorder.record_canary(target.spec, result)
+            self.recorder.record_canary(target.spec, result, wall)
             return
         self._record(target.key, result.outcome, result.latency_seconds, wall)
 

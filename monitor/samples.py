@@ -8,11 +8,21 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 from probes import OUTCOME_FAMILY, OUTCOMES
+from reports.fields import FIRST_YEAR, LAST_YEAR
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# A count in one sample: far above any one minute of one domain (10^9 requests a minute is 16
+# million a second) and far below what a SQLite integer holds after a month of adding.
+MAX_MINUTE_COUNT = 10**9
+MAX_TIMESTAMP_CHARS = 64
 MINUTE = timedelta(minutes=1)
 ERROR_OUTCOMES = frozenset(o for o in OUTCOMES if OUTCOME_FAMILY[o] == "server_error")
 _OUTCOME_INDEX = {name: 2 + i for i, name in enumerate(OUTCOMES)}
+
+def outcome_index(outcome: str) -> int:
+    """Where an outcome's count is in a Cell."""
+    return _OUTCOME_INDEX[outcome]
+
 
 Cell = list[int]
 """Counts of one (domain, minute): [requests, errors, then one per outcome in OUTCOMES order]."""
@@ -36,12 +46,16 @@ def status_outcome(status: int) -> str:
 def parse_instant(text: object, key: str) -> datetime:
     if not isinstance(text, str):
         raise LineError(f"{key} must be an RFC 3339 string")
+    if len(text) > MAX_TIMESTAMP_CHARS:
+        raise LineError(f"{key} is longer than {MAX_TIMESTAMP_CHARS} characters")
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise LineError(f"{key} is not an RFC 3339 timestamp: {text!r}") from None
     if moment.tzinfo is None:
         raise LineError(f"{key} needs a UTC offset or Z: {text!r}")
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise LineError(f"{key} must be within the years {FIRST_YEAR}-{LAST_YEAR}: {text!r}")
     return moment
 
 
@@ -94,9 +108,9 @@ def parse_sample(obj: object, known: Mapping[str, object], minute_cache: dict[st
         raise LineError("expected a JSON object")
     domain = obj.get("domain")
     if not isinstance(domain, str) or not domain:
-        raise LineError("missing \"domain\"")
+        raise LineError("missing \"domain\" (a string)")
     if domain not in known:
-        raise LineError(f"unknown domain {domain!r} (not in the config's [[domain]] list)")
+        raise LineError(f"unknown domain {domain[:100]!r} (not in the config's [[domain]] list)")
     if "minute" in obj:
         text = obj["minute"]
         minute = minute_cache.get(text) if minute_cache is not None and isinstance(text, str) else None
@@ -110,7 +124,10 @@ def parse_sample(obj: object, known: Mapping[str, object], minute_cache: dict[st
         requests, errors = obj.get("requests"), obj.get("errors")
         if type(requests) is not int or type(errors) is not int:
             raise LineError("a minute aggregate needs integer \"requests\" and \"errors\"")
-        if requests < 0 or errors < 0 or errors > requests:
+        if not 0 <= requests <= MAX_MINUTE_COUNT or not 0 <= errors <= MAX_MINUTE_COUNT:
+            raise LineError(f"requests and errors must be from 0 to {MAX_MINUTE_COUNT} for one minute of one "
+                            f"domain")
+        if errors > requests:
             raise LineError(f"need 0 <= errors <= requests, got {errors} errors of {requests}")
         return domain, minute, None, requests, errors
     minute = minute_of_instant(parse_instant(obj.get("ts"), "ts"))
@@ -118,10 +135,13 @@ def parse_sample(obj: object, known: Mapping[str, object], minute_cache: dict[st
         status = obj["status"]
         if type(status) is not int:
             raise LineError("status must be an integer")
+        if not 100 <= status <= 599:
+            raise LineError(f"status {status if abs(status) < 10**6 else '(huge)'} is not an HTTP status (100-599)")
         return domain, minute, status_outcome(status), 0, 0
     if "outcome" in obj:
         outcome = obj["outcome"]
-        if outcome not in _OUTCOME_INDEX:
-            raise LineError(f"unknown outcome {outcome!r} (one of {', '.join(OUTCOMES)})")
+        if not isinstance(outcome, str) or outcome not in _OUTCOME_INDEX:
+            shown = repr(outcome[:40]) if isinstance(outcome, str) else f"of type {type(outcome).__name__}"
+            raise LineError(f"unknown outcome {shown} (one of {', '.join(OUTCOMES)})")
         return domain, minute, outcome, 0, 0
     raise LineError("a sample needs \"status\" or \"outcome\" (with \"ts\"), or \"minute\" with requests/errors")

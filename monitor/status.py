@@ -33,6 +33,9 @@ def daemon_status(started_at: datetime, config: Config, recorder: MinuteRecorder
         "samples_dropped": counters.samples_dropped_total,
         "samples_monitor_error": counters.samples_reclassified_total,
         "db_write_errors": counters.db_write_errors_total,
+        "minutes_held": len(recorder.held),
+        "storage_write_failure": recorder.write_failure,
+        "minutes_quarantined": recorder.in_quarantine,
         "domains": domains,
         "month_to_date_at": month_to_date.computed_at,
     }

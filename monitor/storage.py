@@ -6,6 +6,7 @@ idempotent by their source: a file's digest for `slamon ingest`, a (domain, minu
 minutes the daemon closes."""
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -120,11 +121,89 @@ def _m004_claims(db: sqlite_utils.Database) -> None:
     """)
 
 
+# The two ledgers whose rows are chained: each row carries the hash of the row before it and its
+# own, over these columns in this order, so a row changed, removed or slipped in is found by
+# `slamon audit verify` even if someone drops the triggers that refuse it.
+LEDGERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "audit_log": ("id", ("id", "at", "actor", "action", "entity", "entity_id", "before", "after", "reason")),
+    "report_revisions": ("rowid", ("contract", "period", "revision", "evidence_digest", "credit_amount", "currency",
+                                   "written_at", "diff", "evidence", "report", "files")),
+}
+GENESIS = "0" * 64
+
+
+def chain_hash(prev_hash: str, values: Sequence[object]) -> str:
+    """The hash of a ledger row: its predecessor's hash and its own values as canonical JSON."""
+    body = json.dumps(list(values), ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
+
+
+def _ledger_triggers(table: str, key: str) -> str:
+    """Refuse UPDATE, DELETE and any INSERT that would replace a row (REPLACE deletes without the
+    DELETE trigger firing unless recursive_triggers is on; a BEFORE INSERT trigger always fires)
+    or break the chain."""
+    if table == "audit_log":
+        clash = "NEW.id IS NULL OR NEW.id <= (SELECT COALESCE(MAX(id), 0) FROM audit_log)"
+    else:
+        clash = ("EXISTS (SELECT 1 FROM report_revisions WHERE contract = NEW.contract AND period = NEW.period "
+                 "AND revision = NEW.revision)")
+    last = f"(SELECT row_hash FROM {table} ORDER BY {key} DESC LIMIT 1)"
+    return f"""
+    DROP TRIGGER IF EXISTS {table}_no_update;
+    DROP TRIGGER IF EXISTS {table}_no_delete;
+    CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}
+        BEGIN SELECT RAISE(ABORT, '{table} is append-only: rows are never changed'); END;
+    CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
+        BEGIN SELECT RAISE(ABORT, '{table} is append-only: rows are never removed'); END;
+    CREATE TRIGGER {table}_no_replace BEFORE INSERT ON {table} WHEN {clash}
+        BEGIN SELECT RAISE(ABORT, '{table} is append-only: a row is never replaced'); END;
+    CREATE TRIGGER {table}_chained BEFORE INSERT ON {table}
+        WHEN NEW.prev_hash IS NOT COALESCE({last}, '{GENESIS}') OR NEW.row_hash IS NULL
+        BEGIN SELECT RAISE(ABORT, '{table} is chained: prev_hash must be the last row''s hash'); END;
+    """
+
+
+def _m005_ledgers_partial_quarantine(db: sqlite_utils.Database) -> None:
+    for table, (key, columns) in LEDGERS.items():
+        db.executescript(f"""
+        DROP TRIGGER IF EXISTS {table}_no_update;
+        DROP TRIGGER IF EXISTS {table}_no_delete;
+        ALTER TABLE {table} ADD COLUMN prev_hash TEXT;
+        ALTER TABLE {table} ADD COLUMN row_hash TEXT;
+        """)
+        prev = GENESIS
+        for row in db.execute(f"SELECT {key}, {', '.join(columns)} FROM {table} ORDER BY {key}").fetchall():
+            digest = chain_hash(prev, row[1:])
+            db.execute(f"UPDATE {table} SET prev_hash = ?, row_hash = ? WHERE {key} = ?", [prev, digest, row[0]])
+            prev = digest
+        db.executescript(_ledger_triggers(table, key))
+    db.executescript("""
+    -- the end a window was announced with, when it was given apart from the end itself
+    ALTER TABLE windows ADD COLUMN announced_end TEXT;
+    -- a minute written by a daemon that observed only part of it (cut by shutdown); a daemon
+    -- restarted within the same minute adds the rest and clears the flag, once
+    ALTER TABLE probe_minutes ADD COLUMN partial INTEGER NOT NULL DEFAULT 0;
+    -- a closed minute that could not be stored, with why: inspected and replayed by
+    -- `slamon quarantine`, never silently dropped
+    CREATE TABLE quarantined_minutes (
+        id INTEGER PRIMARY KEY, domain TEXT NOT NULL, minute INTEGER NOT NULL, counts TEXT NOT NULL,
+        partial INTEGER NOT NULL, reason TEXT NOT NULL, quarantined_at TEXT NOT NULL,
+        replayed_at TEXT
+    );
+    ALTER TABLE claims ADD COLUMN corrects TEXT NOT NULL DEFAULT '';
+    CREATE TRIGGER claims_no_replace BEFORE INSERT ON claims
+        WHEN NEW.id IS NOT NULL AND EXISTS (SELECT 1 FROM claims WHERE id = NEW.id)
+        BEGIN SELECT RAISE(ABORT, 'claims are records: they are not replaced'); END;
+    """)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema: minute counts, sources, windows, notices, audit log", _m001_initial),
     Migration(2, "daemon: closed probe minutes, written monthly reports", _m002_daemon),
     Migration(3, "frozen monthly reports: revisions with their evidence and diff", _m003_report_revisions),
     Migration(4, "claims for compensation", _m004_claims),
+    Migration(5, "hash-chained audit log and report ledger, partial minutes, quarantine",
+              _m005_ledgers_partial_quarantine),
 )
 
 
@@ -201,6 +280,24 @@ class Storage:
                 self.db.execute("INSERT INTO _migrations VALUES (?, ?, ?)",
                                 [migration.version, migration.name, self._now()])
 
+    def backup_to(self, dest: Path) -> int:
+        """Copy the database into `dest` with SQLite's online backup (a consistent snapshot even
+        while another process writes); returns the pages copied."""
+        partial = dest.with_name(dest.name + ".partial")
+        partial.unlink(missing_ok=True)
+        try:
+            target = sqlite3.connect(str(partial))
+            try:
+                self.db.conn.backup(target, pages=1024)
+                pages: int = target.execute("PRAGMA page_count").fetchone()[0]
+            finally:
+                target.close()
+            partial.replace(dest)
+        except (OSError, sqlite3.DatabaseError) as exc:
+            partial.unlink(missing_ok=True)
+            raise StorageError(f"backup to {dest} failed: {exc}") from None
+        return pages
+
     def schema_version(self) -> int:
         version: int = self.db.execute("SELECT MAX(version) FROM _migrations").fetchone()[0]
         return version
@@ -230,19 +327,80 @@ class Storage:
             f"INSERT INTO minute_counts (domain_id, minute, {columns}) VALUES ({marks}) "
             f"ON CONFLICT (domain_id, minute) DO UPDATE SET {updates}", rows)
 
-    def close_probe_minutes(self, rows: Iterable[Sequence[int]]) -> tuple[int, int]:
+    def close_probe_minutes(self, rows: Iterable[Sequence[int]], *, partial: bool = False) -> tuple[int, int]:
         """Store minutes the daemon observed, each (domain, minute) at most once ever: a restart
-        that sees a minute again, or a retried write, adds nothing. Returns (written, skipped)."""
+        that sees a minute again, or a retried write, adds nothing. A minute stored as partial
+        (cut by shutdown) takes the counts of the rest of it once more, from a daemon restarted
+        within it, and is complete after that unless this write is `partial` too. Returns
+        (written, skipped)."""
         written = skipped = 0
+        flag = 1 if partial else 0
         with self.db.atomic():
             for row in rows:
-                cursor = self.db.conn.execute("INSERT OR IGNORE INTO probe_minutes VALUES (?, ?)", row[:2])
+                cursor = self.db.conn.execute("INSERT OR IGNORE INTO probe_minutes (domain_id, minute, partial) "
+                                              "VALUES (?, ?, ?)", [row[0], row[1], flag])
+                if cursor.rowcount != 1:
+                    cursor = self.db.conn.execute("UPDATE probe_minutes SET partial = ? WHERE domain_id = ? "
+                                                  "AND minute = ? AND partial = 1", [flag, row[0], row[1]])
                 if cursor.rowcount == 1:
                     self.add_minute_counts([row])
                     written += 1
                 else:
                     skipped += 1
         return written, skipped
+
+    def partial_domains(self, minute: int) -> frozenset[str]:
+        """Domains whose `minute` is stored as partial (a shutdown cut it)."""
+        return frozenset(name for (name,) in self.db.execute(
+            "SELECT d.name FROM probe_minutes p JOIN domains d ON d.id = p.domain_id "
+            "WHERE p.minute = ? AND p.partial = 1", [minute]))
+
+    def partial_minutes(self, domain: str, start: int, end: int) -> set[int]:
+        return {minute for (minute,) in self.db.execute(
+            "SELECT p.minute FROM probe_minutes p JOIN domains d ON d.id = p.domain_id "
+            "WHERE d.name = ? AND p.minute >= ? AND p.minute < ? AND p.partial = 1", [domain, start, end])}
+
+    # --- quarantine ----------------------------------------------------------------------
+
+    def quarantine_minute(self, domain: str, minute: int, counts: Sequence[int], partial: bool, reason: str) -> int:
+        cursor = self.db.execute(
+            "INSERT INTO quarantined_minutes (domain, minute, counts, partial, reason, quarantined_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [domain, minute, json.dumps(dict(zip(COUNT_COLUMNS, (str(c) for c in counts), strict=True))),
+             int(partial), reason, self._now()])
+        return _inserted_id(cursor)
+
+    def quarantine_count(self) -> int:
+        count: int = self.db.execute("SELECT COUNT(*) FROM quarantined_minutes WHERE replayed_at IS NULL"
+                                     ).fetchone()[0]
+        return count
+
+    def quarantined(self, *, include_replayed: bool = False) -> list[Row]:
+        where = "" if include_replayed else "WHERE replayed_at IS NULL"
+        keys = ("id", "domain", "minute", "counts", "partial", "reason", "quarantined_at", "replayed_at")
+        rows = []
+        for row in self.db.execute(f"SELECT {', '.join(keys)} FROM quarantined_minutes {where} ORDER BY id"):
+            record = dict(zip(keys, row, strict=True))
+            record["counts"] = {k: int(v) for k, v in json.loads(record["counts"]).items()}
+            record["partial"] = bool(record["partial"])
+            rows.append(record)
+        return rows
+
+    def replay_quarantined(self, quarantine_id: int) -> tuple[int, int]:
+        """Store a quarantined minute as the daemon would have; it leaves the quarantine once
+        stored (or found stored already). Raises what storing it raises."""
+        with self.db.atomic():
+            row = self.db.execute("SELECT domain, minute, counts, partial FROM quarantined_minutes "
+                                  "WHERE id = ? AND replayed_at IS NULL", [quarantine_id]).fetchone()
+            if row is None:
+                raise InputError(f"no quarantined minute with id {quarantine_id} waiting to be replayed")
+            domain, minute, counts, partial = row
+            values = json.loads(counts)
+            ids = self.domain_ids([domain])
+            result = self.close_probe_minutes([(ids[domain], minute, *(int(values[c]) for c in COUNT_COLUMNS))],
+                                              partial=bool(partial))
+            self.db.execute("UPDATE quarantined_minutes SET replayed_at = ? WHERE id = ?", [self._now(), quarantine_id])
+        return result
 
     def report_written(self, contract: str, period: str, fmt: str) -> Row | None:
         row = self.db.execute("SELECT path, sha256, written_at FROM written_reports WHERE contract = ? AND period = ? "
@@ -291,12 +449,16 @@ class Storage:
     def add_report_revision(self, contract: str, period: str, revision: int, *, evidence_digest: str,
                             credit_amount: str, currency: str, diff: Sequence[str], evidence: str, report: str,
                             files: dict[str, Any]) -> None:
-        """`evidence` and `report` are canonical JSON text. A revision is written once, never changed."""
-        self.db.execute(f"INSERT INTO report_revisions ({', '.join(self._REVISION_KEYS)}) "
-                        f"VALUES ({', '.join('?' for _ in self._REVISION_KEYS)})",
-                        [contract, period, revision, evidence_digest, credit_amount, currency, self._now(),
-                         json.dumps(list(diff), ensure_ascii=False), evidence, report,
-                         json.dumps(files, sort_keys=True, ensure_ascii=False)])
+        """`evidence` and `report` are canonical JSON text. A revision is written once, never
+        changed, chained to the revision written before it."""
+        values = [contract, period, revision, evidence_digest, credit_amount, currency, self._now(),
+                  json.dumps(list(diff), ensure_ascii=False), evidence, report,
+                  json.dumps(files, sort_keys=True, ensure_ascii=False)]
+        with self.db.atomic():
+            prev = self._last_hash("report_revisions")
+            self.db.execute(f"INSERT INTO report_revisions ({', '.join(self._REVISION_KEYS)}, prev_hash, row_hash) "
+                            f"VALUES ({', '.join('?' for _ in self._REVISION_KEYS)}, ?, ?)",
+                            [*values, prev, chain_hash(prev, values)])
 
     def written_report_files(self, contract: str | None = None, period: str | None = None) -> list[Row]:
         """Revision 1's files as the daemon recorded them."""
@@ -383,29 +545,64 @@ class Storage:
     def minute_rows(self, domain: str, start: int, end: int) -> list[Row]:
         cols = ", ".join(f"m.{c}" for c in COUNT_COLUMNS)
         cursor = self.db.execute(
-            f"SELECT m.minute, {cols} FROM minute_counts m JOIN domains d ON d.id = m.domain_id "
+            f"SELECT m.minute, {cols}, COALESCE(p.partial, 0) FROM minute_counts m JOIN domains d "
+            f"ON d.id = m.domain_id LEFT JOIN probe_minutes p ON p.domain_id = m.domain_id AND p.minute = m.minute "
             f"WHERE d.name = ? AND m.minute >= ? AND m.minute < ? ORDER BY m.minute", [domain, start, end])
-        names = ("minute",) + COUNT_COLUMNS
-        return [dict(zip(names, row, strict=True)) for row in cursor]
+        names = ("minute",) + COUNT_COLUMNS + ("partial",)
+        rows = [dict(zip(names, row, strict=True)) for row in cursor]
+        for row in rows:
+            row["partial"] = bool(row["partial"])
+        return rows
 
     # --- windows, notices, audit ------------------------------------------------------------
 
+    def _last_hash(self, table: str) -> str:
+        key = LEDGERS[table][0]
+        row = self.db.execute(f"SELECT row_hash FROM {table} ORDER BY {key} DESC LIMIT 1").fetchone()
+        return row[0] if row else GENESIS
+
     def _audit(self, actor: str, action: str, entity: str, entity_id: str, before: Row | None,
                after: Row | None, reason: str) -> None:
+        """Append to the audit log, chained to the last row (call inside the change's transaction)."""
+        next_id = self.db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM audit_log").fetchone()[0]
+        values = [next_id, self._now(), actor, action, entity, entity_id,
+                  json.dumps(before, sort_keys=True) if before is not None else None,
+                  json.dumps(after, sort_keys=True) if after is not None else None, reason]
+        prev = self._last_hash("audit_log")
         self.db.execute(
-            "INSERT INTO audit_log (at, actor, action, entity, entity_id, before, after, reason) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [self._now(), actor, action, entity, entity_id,
-             json.dumps(before, sort_keys=True) if before is not None else None,
-             json.dumps(after, sort_keys=True) if after is not None else None, reason])
+            "INSERT INTO audit_log (id, at, actor, action, entity, entity_id, before, after, reason, prev_hash, "
+            "row_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [*values, prev, chain_hash(prev, values)])
+
+    def verify_ledgers(self) -> list[Row]:
+        """Walk both chains: for each ledger, its row count and the first row that breaks the
+        chain (None when it holds)."""
+        results = []
+        for table, (key, columns) in LEDGERS.items():
+            prev, count, broken = GENESIS, 0, None
+            for row in self.db.execute(f"SELECT {key}, prev_hash, row_hash, {', '.join(columns)} FROM {table} "
+                                       f"ORDER BY {key}"):
+                count += 1
+                ident, stored_prev, stored_hash, values = row[0], row[1], row[2], row[3:]
+                label = f"id {ident}" if key == "id" else f"{values[0]} {values[1]} revision {values[2]}"
+                if stored_prev != prev:
+                    broken = {"row": label, "why": "its prev_hash is not the hash of the row before it "
+                                                   "(a row was removed or inserted)"}
+                    break
+                if chain_hash(prev, values) != stored_hash:
+                    broken = {"row": label, "why": "its content does not match its hash (it was changed)"}
+                    break
+                prev = stored_hash
+            results.append({"ledger": table, "rows": count, "broken": broken, "head": prev})
+        return results
 
     def _window_row(self, window_id: int) -> Row | None:
         row = self.db.execute("SELECT id, kind, domains, contracts, start, \"end\", announced_at, reason, "
-                              "created_at, created_by FROM windows WHERE id = ?", [window_id]).fetchone()
+                              "created_at, created_by, announced_end FROM windows WHERE id = ?",
+                              [window_id]).fetchone()
         if row is None:
             return None
         keys = ("id", "kind", "domains", "contracts", "start", "end", "announced_at", "reason", "created_at",
-                "created_by")
+                "created_by", "announced_end")
         record = dict(zip(keys, row, strict=True))
         record["domains"] = json.loads(record["domains"])
         record["contracts"] = json.loads(record["contracts"])
@@ -415,10 +612,10 @@ class Storage:
         with self.db.atomic():
             cursor = self.db.execute(
                 "INSERT INTO windows (kind, domains, contracts, start, \"end\", announced_at, reason, created_at, "
-                "created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "created_by, announced_end) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [window.kind, json.dumps(list(window.domains)), json.dumps(list(window.contracts)),
                  _iso(window.start), _iso(window.end), _iso(window.announced_at), window.reason,
-                 self._now(), actor])
+                 self._now(), actor, _iso(window.announced_end)])
             window_id = _inserted_id(cursor)
             self._audit(actor, "add", "window", str(window_id), None, self._window_row(window_id),
                         reason or window.reason)
@@ -465,7 +662,8 @@ class Storage:
             end = datetime.fromisoformat(r["end"]) if r["end"] else None
             history = ends.get(str(window_id), [])
             before_start = [value for at, value in history if at < start] or [value for _, value in history[:1]]
-            announced_end = before_start[-1] if before_start else None
+            announced_end = (datetime.fromisoformat(r["announced_end"]) if r["announced_end"] else
+                             before_start[-1] if before_start else None)
             if announced_end is not None and end is not None and end <= announced_end:
                 announced_end = None  # ended on time or earlier: nothing overran
             result.append(Window(
@@ -494,12 +692,14 @@ class Storage:
     def add_claim(self, claim: Claim, *, actor: str) -> int:
         with self.db.atomic():
             cursor = self.db.execute(
-                "INSERT INTO claims (contract, period, filed_at, reference, created_at, created_by) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [claim.contract, claim.period, claim.filed_at.isoformat(), claim.reference, self._now(), actor])
+                "INSERT INTO claims (contract, period, filed_at, reference, created_at, created_by, corrects) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [claim.contract, claim.period, claim.filed_at.isoformat(), claim.reference, self._now(), actor,
+                 claim.corrects])
             claim_id = _inserted_id(cursor)
             after = {"id": claim_id, "contract": claim.contract, "period": claim.period,
-                     "filed_at": claim.filed_at.isoformat(), "reference": claim.reference}
+                     "filed_at": claim.filed_at.isoformat(), "reference": claim.reference,
+                     **({"corrects": claim.corrects} if claim.corrects else {})}
             self._audit(actor, "add", "claim", str(claim_id), None, after,
                         f"claim for {claim.contract} {claim.period}" + (f" ({claim.reference})" if claim.reference
                                                                          else ""))
@@ -507,10 +707,10 @@ class Storage:
 
     def claims(self, contract: str | None = None, period: str | None = None) -> list[Claim]:
         where, args = _contract_period_filter(contract, period)
-        rows = self.db.execute(f"SELECT id, contract, period, filed_at, reference FROM claims WHERE {where} "
-                               f"ORDER BY id", args).fetchall()
+        rows = self.db.execute(f"SELECT id, contract, period, filed_at, reference, corrects FROM claims "
+                               f"WHERE {where} ORDER BY id", args).fetchall()
         return [Claim(contract=c, period=p, filed_at=datetime.fromisoformat(f), reference=r, id=f"db-{i}",
-                      source="database") for i, c, p, f, r in rows]
+                      source="database", corrects=k) for i, c, p, f, r, k in rows]
 
     def notices(self) -> list[Notice]:
         rows = self.db.execute("SELECT id, contract, domain, at, kind, note FROM notices ORDER BY id").fetchall()
@@ -518,9 +718,9 @@ class Storage:
                        source="database") for i, c, d, at, k, note in rows]
 
     def audit_rows(self) -> list[Row]:
-        cursor = self.db.execute("SELECT id, at, actor, action, entity, entity_id, before, after, reason "
+        cursor = self.db.execute("SELECT id, at, actor, action, entity, entity_id, before, after, reason, row_hash "
                                  "FROM audit_log ORDER BY id")
-        keys = ("id", "at", "actor", "action", "entity", "entity_id", "before", "after", "reason")
+        keys = ("id", "at", "actor", "action", "entity", "entity_id", "before", "after", "reason", "row_hash")
         rows = []
         for row in cursor:
             record = dict(zip(keys, row, strict=True))

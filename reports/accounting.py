@@ -25,7 +25,7 @@ from reports.compensation import (
 )
 from reports.contracts import Claim, Contract, ContractBook, Notice, Window
 from reports.errors import InputError
-from reports.fields import epoch_seconds
+from reports.fields import FIRST_YEAR, LAST_YEAR, epoch_seconds
 from reports.minutes import (
     Count,
     ExclusionSpan,
@@ -74,8 +74,11 @@ class Period:
 def parse_period(text: str) -> tuple[int, int]:
     match = _PERIOD_RE.match(text or "")
     if not match:
-        raise InputError(f"--period must be YYYY-MM, got {text!r}")
-    return int(match.group(1)), int(match.group(2))
+        raise InputError(f"--period must be YYYY-MM, got {text[:40]!r}")
+    year = int(match.group(1))
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise InputError(f"--period must be a month of the years {FIRST_YEAR}-{LAST_YEAR}, got {text!r}")
+    return year, int(match.group(2))
 
 
 def month_period(label: str, tz_name: str) -> Period:
@@ -323,13 +326,15 @@ def account_contract(contract: Contract, regime: Regime, period: Period, source:
         status = "final"
 
     def credit_on(price_day: date | None) -> Decimal:
-        """The month's credit with the unit price of a day (None: of the month's last day)."""
+        """The month's credit with the unit price of a day (None, or a day without a known price:
+        the month's own)."""
         total = Decimal(0)
         for s in scopes:
             if s.amount is not None:
                 day = s.resolution_date or period.last_day
-                total += scope_amount(contract, regime, period, s.name, s.credit, s.licenses, day,
-                                      price_day or period.last_day).rounded
+                priced = scope_amount(contract, regime, period, s.name, s.credit, s.licenses, day,
+                                      price_day or period.last_day)
+                total += (priced or s.amount).rounded
         return total
 
     own_claims = [c for c in claims if c.contract == contract.id and c.period == period.label]
@@ -396,15 +401,15 @@ def _range(window: Window, period: Period) -> tuple[int, int]:
 
 
 def scope_amount(contract: Contract, regime: Regime, period: Period, scope: str, credit: Fraction,
-                 licenses: int | None, fee_day: date, price_day: date) -> Amount:
+                 licenses: int | None, fee_day: date, price_day: date) -> Amount | None:
     """The money of a scope's credit: unit price (on `price_day`) x 1/days x credit days x IDs
-    (LINE WORKS Terms of Service, Art. 24 (4)), or a percentage of the service's monthly fee."""
+    (LINE WORKS Terms of Service, Art. 24 (4)), or a percentage of the service's monthly fee.
+    None when the price, the licence count or the fee of that day is not known."""
     unit = regime.rounding_unit or currency_unit(contract.currency)
     if regime.credit_unit == "days":
         price = contract.unit_price_on(price_day)
         if price is None or licenses is None:
-            raise ValueError(f"contract {contract.id} has no unit_price or licences on {price_day} for the "
-                             f"days-credit regime {regime.name}")
+            return None
         setting = contract.day_divisor or regime.day_divisor
         divisor = setting if isinstance(setting, int) else period.days  # "month": the days of this one
         return days_credit(price, include_tax=regime.prices_include_tax, tax_rate=regime.tax_rate,
@@ -412,8 +417,7 @@ def scope_amount(contract: Contract, regime: Regime, period: Period, scope: str,
                            rounding=regime.rounding, unit=unit)
     fee = contract.fee_for(scope, fee_day)
     if fee is None:
-        raise ValueError(f"contract {contract.id} has no monthly_fee for {scope} (percent-credit regime "
-                         f"{regime.name})")
+        return None
     return percent_credit(fee, credit, currency=contract.currency, rounding=regime.rounding, unit=unit)
 
 
@@ -437,6 +441,11 @@ def _price_scope(contract: Contract, regime: Regime, period: Period, tz: ZoneInf
                                           f"cannot be computed; add [[contract.licenses]] since = ...", name))
         else:
             amount = scope_amount(contract, regime, period, name, credit, licenses, day, period.last_day)
+            if amount is None:
+                what = (f"unit price on {period.last_day}" if regime.credit_unit == "days"
+                        else f"monthly fee for {name} on {day}")
+                warnings.append(ReportWarning("price_unknown", f"no {what}: the amount cannot be computed; add "
+                                              f"the contract's dated prices or fees covering that day", name))
     elif credit and not eligible:
         warnings.append(ReportWarning(
             "plan_not_eligible", f"plan {contract.plan!r} is not eligible for compensation under {regime.name} "

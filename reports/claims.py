@@ -136,9 +136,15 @@ def evaluate_claims(contract: Contract, regime: Regime, claims: Sequence[Claim],
     clause = regime.rule_clauses.get
     results = []
     granted: str | None = None
+    # a claim recorded by mistake is replaced by a later one that names it: it no longer counts
+    corrected_by = {c.corrects: c.id for c in claims if c.corrects}
     for claim in sorted(claims, key=lambda c: (c.filed_at, c.id)):
         filed = claim.filed_at.astimezone(zone).date()
         steps: list[ClaimStep] = []
+        if claim.id in corrected_by:
+            steps.append(ClaimStep("corrected", f"corrected by {corrected_by[claim.id]}, which replaces it", ""))
+            results.append(ClaimResult(claim, False, None, Decimal(0), tuple(steps)))
+            continue
         on_time = deadline is None or filed <= deadline
         if deadline is not None:
             steps.append(ClaimStep("claim_window", (
@@ -156,9 +162,12 @@ def evaluate_claims(contract: Contract, regime: Regime, claims: Sequence[Claim],
         price_day = filed if regime.claim_price_on == "claim_date" else None
         amount = credit_on(price_day)
         if price_day is not None and regime.credit_unit == "days":
-            steps.append(ClaimStep("claim_price", f"unit price on the claim date {filed.isoformat()}: "
-                                   f"{_money(contract.unit_price_on(filed) or Decimal(0), contract)}; compensation "
-                                   f"{_money(amount, contract)}", clause("claim_price", "")))
+            price = contract.unit_price_on(filed)
+            steps.append(ClaimStep("claim_price", (
+                f"unit price on the claim date {filed.isoformat()}: {_money(price, contract)}; compensation "
+                f"{_money(amount, contract)}") if price is not None else (
+                f"no unit price recorded for the claim date {filed.isoformat()}: the month's own price is used; "
+                f"compensation {_money(amount, contract)}"), clause("claim_price", "")))
         billing: str | None = None
         if regime.deduct_after_months is not None:
             last_day = _last_of(add_months(filed.replace(day=1), regime.deduct_after_months))
@@ -167,8 +176,11 @@ def evaluate_claims(contract: Contract, regime: Regime, claims: Sequence[Claim],
                                    f"the invoice of {billing}", clause("deduction", "")))
             invoice, estimated, month = _next_invoice(contract, regime, billing, last_day)
             if invoice is None:
-                steps.append(ClaimStep("no_invoice", f"no invoice arises within {regime.no_invoice_days} days after "
-                                       f"{last_day.isoformat()}: nothing is paid", clause("no_invoice", "")))
+                steps.append(ClaimStep("no_invoice", (
+                    f"no invoice arises within {regime.no_invoice_days} days after {last_day.isoformat()}: "
+                    f"nothing is paid") if regime.no_invoice_days else (
+                    f"no invoice is recorded or can be estimated for {billing}: nothing is paid"),
+                    clause("no_invoice", "")))
                 results.append(ClaimResult(claim, True, billing, Decimal(0), tuple(steps)))
                 continue
             billing = month

@@ -70,6 +70,7 @@ class Claim:
     reference: str = ""
     id: str = ""
     source: str = "database"
+    corrects: str = ""        # the id of an earlier claim of the same month this one replaces
 
 
 def _latest(steps: Sequence[_Dated], day: date) -> _Dated | None:

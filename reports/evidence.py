@@ -163,7 +163,8 @@ def build_evidence(result: ContractResult) -> dict[str, Any]:
         "period_over": result.period_over,
         "min_coverage": f"{result.min_coverage.numerator}/{result.min_coverage.denominator}",
         "claims": [{"id": c.claim.id, "source": c.claim.source, "contract": c.claim.contract,
-                    "period": c.claim.period, "filed_at": _instant(c.claim.filed_at), "reference": c.claim.reference}
+                    "period": c.claim.period, "filed_at": _instant(c.claim.filed_at), "reference": c.claim.reference,
+                    **({"corrects": c.claim.corrects} if c.claim.corrects else {})}
                    for c in sorted(result.claims, key=lambda c: c.claim.id)],
         "scopes": scopes,
         "windows": [
@@ -292,7 +293,8 @@ def recompute(evidence: Any) -> ContractResult:
                 thresholds[d] = t
         source = EvidenceSource(evidence["scopes"])
         claims = [Claim(contract=k["contract"], period=k["period"], filed_at=_instant_of(k["filed_at"]),
-                        reference=k["reference"], id=k["id"], source=k["source"]) for k in evidence["claims"]]
+                        reference=k["reference"], id=k["id"], source=k["source"],
+                        corrects=k.get("corrects", "")) for k in evidence["claims"]]
         return account_contract(contract, regime, period, source, windows, notices, thresholds, claims=claims,
                                 min_coverage=Fraction(evidence["min_coverage"]),
                                 period_over=bool(evidence["period_over"]))

@@ -25,6 +25,26 @@ def path_str(path: KeyPath) -> str:
     return out or "(top level)"
 
 
+# How deeply any input (JSON body, ingest line, TOML file) may nest lists and tables: far more
+# than any legitimate document needs, far less than what exhausts the parser's recursion.
+MAX_DEPTH = 16
+
+
+def nesting_depth(value: Any, limit: int = MAX_DEPTH) -> int:
+    """How deeply parsed data nests lists and dicts, walked without recursion; stops counting
+    past `limit`."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                return deepest
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 class Problems:
     """Collects (key path, message) pairs; line numbers are attached by the config loader."""
 
@@ -129,9 +149,17 @@ def duration(value: Any, path: KeyPath, problems: Problems) -> float | None:
     return None
 
 
+# The years any instant or month may fall in: wide for any contract, narrow enough that adding a
+# month or a time zone never leaves what datetime can hold.
+FIRST_YEAR, LAST_YEAR = 1900, 9000
+
+
 def timestamp(value: Any, path: KeyPath, problems: Problems) -> datetime | None:
     """An instant with an explicit offset: a TOML offset date-time or an RFC 3339 string."""
     if isinstance(value, str):
+        if len(value) > 64:
+            problems.add(path, "not an RFC 3339 timestamp: longer than 64 characters")
+            return None
         try:
             value = datetime.fromisoformat(value.strip())
         except ValueError:
@@ -140,6 +168,9 @@ def timestamp(value: Any, path: KeyPath, problems: Problems) -> datetime | None:
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             problems.add(path, "needs a UTC offset (e.g. 2026-11-15T02:00:00+09:00 or ...Z)")
+            return None
+        if not FIRST_YEAR <= value.year <= LAST_YEAR:
+            problems.add(path, f"must be within the years {FIRST_YEAR}-{LAST_YEAR}, got {value.isoformat()}")
             return None
         return value
     if isinstance(value, date):

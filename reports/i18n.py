@@ -266,6 +266,7 @@ CATALOG: dict[str, dict[str, str]] = {
 # warning codes -> short localized titles (the message itself stays as accounting wrote it)
 WARNING_TITLES: dict[str, dict[str, str]] = {
     "licenses_unknown": {"en": "licence count unknown", "ja": "ID 数不明", "ko": "라이선스 수 불명"},
+    "price_unknown": {"en": "price or fee unknown", "ja": "単価・料金不明", "ko": "단가·요금 불명"},
     "plan_not_eligible": {"en": "plan not eligible", "ja": "補償対象外のプラン", "ko": "보상 대상이 아닌 요금제"},
     "credit_capped": {"en": "credit capped", "ja": "補償上限の適用", "ko": "보상 상한 적용"},
     "coverage_too_low": {"en": "coverage too low to decide", "ja": "測定不足で区分を確定できません",

@@ -30,6 +30,8 @@ from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import holidays
+
 from reports.fields import KeyPath, Problems, TableReader, percent, ratio_from_percent
 
 SCOPES = ("contract", "service")
@@ -399,9 +401,11 @@ def parse_regime(name: str, data: Any, path: KeyPath, problems: Problems,
     cap_at_invoice = table.boolean("cap_at_invoice", False)
     liability_months = table.integer("liability_months", minimum=1, maximum=120)
     holiday_country = table.text("holiday_country")
-    if holiday_country is not None and not re.match(r"^[A-Z]{2}$", holiday_country):
-        problems.add(table.key("holiday_country"), f"expected an ISO 3166 country code such as JP, got "
-                                                   f"{holiday_country!r}")
+    if holiday_country is not None and (not re.match(r"^[A-Z]{2}$", holiday_country)
+                                        or holiday_country not in holidays.list_supported_countries()):
+        problems.add(table.key("holiday_country"), f"expected an ISO 3166 country code with a holiday calendar, "
+                                                   f"such as JP or KR, got {holiday_country!r}")
+        holiday_country = None
     rest_days = table.texts("deadline_rest_days") or ("sunday",)
     for day in rest_days:
         if day not in WEEKDAYS:

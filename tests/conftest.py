@@ -84,7 +84,7 @@ async def start_daemon(clock: FakeClock) -> AsyncIterator[Callable[..., object]]
         daemon = Daemon(load_config(config_path), on or clock)
         await daemon.start()
         session = aiohttp.ClientSession()
-        r = RunningDaemon(daemon, clock, session)
+        r = RunningDaemon(daemon, on or clock, session)
         running.append(r)
         return r
 

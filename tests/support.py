@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -255,6 +256,33 @@ def month_minutes(start: datetime, minutes: int, *, requests: int = 20,
 def aggregate_lines(domain: str, minutes: Iterable[tuple[int, int, int]]) -> list[str]:
     """Ingest lines (per-minute aggregates) of (minute, requests, errors)."""
     return [json.dumps({"minute": iso_minute(m), "domain": domain, "requests": r, "errors": e}) for m, r, e in minutes]
+
+
+def local_month(zone: str | ZoneInfo, year: int, month: int) -> tuple[datetime, int]:
+    """The calendar month `year`-`month` in `zone`: its first instant (in UTC) and its length in
+    minutes, daylight-saving changes included; the `start` and `minutes` of `month_minutes`."""
+    tz = ZoneInfo(zone) if isinstance(zone, str) else zone
+    start = datetime(year, month, 1, tzinfo=tz)
+    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=tz)
+    return start.astimezone(UTC), minute_index(end) - minute_index(start)
+
+
+def month_lines(domain: str, zone: str | ZoneInfo, year: int, month: int,
+                down: Iterable[tuple[datetime, int]] = ()) -> list[str]:
+    """Ingest lines for every UTC minute of a local calendar month: 20 requests a minute, all of
+    them server errors in the (first minute, minutes) runs of `down`."""
+    start, minutes = local_month(zone, year, month)
+    first = minute_index(start)
+    runs = [(minute_index(m) - first, minute_index(m) - first + n) for m, n in down]
+    return aggregate_lines(domain, month_minutes(start, minutes, down=runs))
+
+
+def write_jsonl(path: Path, lines: Iterable[str | dict[str, Any]]) -> Path:
+    """A JSON Lines file, one line per item: objects as JSON, strings as they are (lines made by
+    `aggregate_lines`, or deliberately broken ones)."""
+    path.write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines),
+                    encoding="utf-8")
+    return path
 
 
 def store_minutes(storage: Any, domain: str, minutes: Iterable[tuple[int, int, int]]) -> None:

@@ -31,7 +31,7 @@ import pytest
 from monitor.config import load_config
 from monitor.daemon import Daemon
 from monitor.runtime import JsonFormatter
-from tests.support import FakeClock, run_cli
+from tests.support import FakeClock, aggregate_lines, minute_index, run_cli, write_config, write_jsonl
 
 UTC = UTC
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -126,18 +126,10 @@ def iso(moment: datetime) -> str:
 def ingest_current_month(clock: FakeClock, cfg: Path) -> None:
     """Minute aggregates (all up) for both domains: the last 10 minutes, never before the start of
     the month in Asia/Tokyo (= Asia/Seoul), always including the current minute."""
-    now = clock.now().replace(second=0, microsecond=0)
-    month_start = clock.now().astimezone(TOKYO).replace(day=1, hour=0, minute=0, second=0,
-                                                        microsecond=0).astimezone(UTC)
-    first = max(now - timedelta(minutes=10), month_start)
-    lines = []
-    moment = first
-    while moment <= now:
-        for domain in ("mail", "drive"):
-            lines.append(json.dumps({"domain": domain, "minute": iso(moment), "requests": 30, "errors": 0}))
-        moment += timedelta(minutes=1)
-    samples = cfg.parent / "history.jsonl"
-    samples.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    now = minute_index(clock.now())
+    month_start = clock.now().astimezone(TOKYO).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    rows = [(m, 30, 0) for m in range(max(now - 10, minute_index(month_start)), now + 1)]
+    samples = write_jsonl(cfg.parent / "history.jsonl", aggregate_lines("mail", rows) + aggregate_lines("drive", rows))
     result = run_cli("ingest", "--config", cfg, samples)
     assert result.returncode == 0, result.stderr
 
@@ -146,10 +138,8 @@ def start_daemon(workdir: Path, *, token: str | None, extra_config: str = "", in
                  clock: FakeClock | None = None) -> InProcessDaemon:
     """The daemon on `clock` (a fresh one at START by default); the caller sets the token's
     environment variable."""
-    workdir.mkdir(parents=True, exist_ok=True)
     clock = clock or FakeClock(START)
-    cfg = workdir / "config.toml"
-    cfg.write_text(CONFIG.format(extra=extra_config), encoding="utf-8")
+    cfg = write_config(workdir, CONFIG.format(extra=extra_config))
     if ingest:
         ingest_current_month(clock, cfg)
     return InProcessDaemon(workdir, cfg, clock, token)
@@ -747,7 +737,7 @@ def _sample_problems():
         ("not JSON", lambda m: b"samples", ["not json"]),
         ("JSON array", lambda m: json.dumps([at(m)]).encode(), ["json object"]),
         ("no samples key", lambda m: {"sample": [at(m)]}, ["samples"]),
-        ("empty list", lambda m: {"samples": []}, ["at least one"]),
+        ("empty list", lambda m: {"samples": []}, ["at least 1"]),
         ("samples not a list", lambda m: {"samples": at(m)}, ["samples"]),
         ("sample not an object", lambda m: {"samples": [_good(m), "mail 200"]}, ["samples[1]", "object"]),
         ("unknown domain", lambda m: {"samples": [_good(m), at(m, domain="nosuch")]},
@@ -769,7 +759,21 @@ def _sample_problems():
          ["samples[1]", "errors <= requests"]),
         ("aggregate negative",
          lambda m: {"samples": [_good(m), {"domain": "mail", "minute": iso(m), "requests": -1, "errors": -1}]},
-         ["samples[1]", "errors <= requests"]),
+         ["samples[1].requests", "at least 0"]),
+        # issue 9: these were accepted, or answered 500
+        ("requests 10**20 (beyond SQLite's integers)",
+         lambda m: {"samples": [_good(m), {"domain": "mail", "minute": iso(m), "requests": 10**20, "errors": 0}]},
+         ["samples[1].requests", "at most 1000000000"]),
+        ("requests 2**63",
+         lambda m: {"samples": [_good(m), {"domain": "mail", "minute": iso(m), "requests": 2**63, "errors": 0}]},
+         ["samples[1].requests", "at most"]),
+        ("outcome a list (unhashable)",
+         lambda m: {"samples": [_good(m), {"domain": "mail", "ts": iso(m), "outcome": []}]},
+         ["samples[1].outcome", "must be one of"]),
+        ("domain a list", lambda m: {"samples": [_good(m), {"domain": ["mail"], "ts": iso(m), "status": 200}]},
+         ["samples[1].domain", "string"]),
+        ("nested 10,000 deep", lambda m: b'{"samples": ' + b"[" * 10_000 + b"]" * 10_000 + b"}",
+         ["nests deeper than 16"]),
         ("aggregate float requests",
          lambda m: {"samples": [_good(m), {"domain": "mail", "minute": iso(m), "requests": 1.0, "errors": 0}]},
          ["samples[1]", "integer"]),
@@ -855,7 +859,7 @@ def test_add_a_claim_then_list_it(daemon):
     assert (row["entity"], row["entity_id"], row["actor"]) == ("claim", claim_id[3:], "api:billing")
     listed = get(daemon, "/api/v1/claims?contract=acme-lw&period=2026-11").json()
     assert {"id": claim_id, "contract": "acme-lw", "period": "2026-11", "filed_at": "2026-12-10T10:00:00+09:00",
-            "reference": "ticket 42"} in listed
+            "reference": "ticket 42", "corrects": None} in listed
 
 
 CLAIM_PROBLEMS = [

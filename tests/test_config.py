@@ -7,13 +7,14 @@ the expected numbers are exact without being hard-coded twice.
 """
 from __future__ import annotations
 
-import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+
+from tests.support import month_lines, write_config, write_jsonl
 
 # `file:line: key.path: message`; the key path never contains ": ", the message may
 PROBLEM_RE = re.compile(r"^(?P<file>.+?):(?P<line>\d+): (?P<path>.+?): (?P<message>.+)$")
@@ -22,12 +23,6 @@ PROBLEM_RE = re.compile(r"^(?P<file>.+?):(?P<line>\d+): (?P<path>.+?): (?P<messa
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
-
-def write(tmp_path: Path, text: str, name: str = "config.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
 
 def marked_line(text: str, marker: str) -> int:
     """The 1-based number of the only line carrying `# !marker`."""
@@ -179,7 +174,7 @@ tiers = [
 
 
 def test_valid_config_exits_0(slamon, tmp_path):
-    cfg = write(tmp_path, VALID)
+    cfg = write_config(tmp_path, VALID)
     res = check(slamon, cfg, tmp_path)
     assert res.returncode == 0, res.stderr
     assert res.stderr == ""
@@ -190,7 +185,7 @@ def test_valid_config_exits_0(slamon, tmp_path):
 
 
 def test_default_config_is_config_toml_in_cwd(slamon, tmp_path):
-    write(tmp_path, VALID)
+    write_config(tmp_path, VALID)
     res = slamon("check-config", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
 
@@ -279,7 +274,7 @@ BROKEN_EXPECTED = {
 
 
 def test_broken_config_reports_every_error_with_line_and_key(slamon, tmp_path):
-    cfg = write(tmp_path, BROKEN)
+    cfg = write_config(tmp_path, BROKEN)
     res = check(slamon, cfg, tmp_path)
     assert res.returncode == 2, res.stdout
     assert res.stdout == ""
@@ -295,7 +290,7 @@ def test_broken_config_reports_every_error_with_line_and_key(slamon, tmp_path):
 
 
 def test_problem_file_is_named_as_given_on_the_command_line(slamon, tmp_path):
-    write(tmp_path, BROKEN)
+    write_config(tmp_path, BROKEN)
     res = check(slamon, "config.toml", tmp_path)
     assert res.returncode == 2
     got = problems(res, "config.toml")
@@ -305,7 +300,7 @@ def test_problem_file_is_named_as_given_on_the_command_line(slamon, tmp_path):
 def test_toml_syntax_error_names_its_line(slamon, tmp_path):
     text = ('[monitor]\ndatabase = "slamon.db"\n\n[[domain]]\nname = "mail"\n'
             'min_samples = = 3                 # !syntax\n')
-    cfg = write(tmp_path, text)
+    cfg = write_config(tmp_path, text)
     res = check(slamon, cfg, tmp_path)
     assert res.returncode == 2
     [problem] = problems(res, str(cfg))
@@ -315,7 +310,7 @@ def test_toml_syntax_error_names_its_line(slamon, tmp_path):
 
 def test_unterminated_string_is_a_syntax_error_not_a_crash(slamon, tmp_path):
     text = '[monitor]\ndatabase = "slamon.db\n'
-    cfg = write(tmp_path, text)
+    cfg = write_config(tmp_path, text)
     res = check(slamon, cfg, tmp_path)
     assert res.returncode == 2
     [problem] = problems(res, str(cfg))
@@ -398,7 +393,7 @@ MALFORMED = {
 
 @pytest.mark.parametrize("text, path", MALFORMED.values(), ids=MALFORMED.keys())
 def test_malformed_shapes_exit_2_without_traceback(slamon, tmp_path, text, path):
-    cfg = write(tmp_path, text)
+    cfg = write_config(tmp_path, text)
     res = check(slamon, cfg, tmp_path)
     assert res.returncode == 2, res.stdout
     got = problems(res, str(cfg))
@@ -438,33 +433,15 @@ tiers = [
 """
 
 
-def month_of_aggregates(path: Path, domain: str, tz: str, year: int, month: int, down_from: datetime,
-                        down_minutes: int) -> Path:
-    """Every UTC minute of the local month: 20 requests, all failing in the down run."""
-    utc = UTC
-    start = datetime(year, month, 1, tzinfo=ZoneInfo(tz)).astimezone(utc)
-    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=ZoneInfo(tz)).astimezone(utc)
-    down_start = down_from.astimezone(utc)
-    down_end = down_start + timedelta(minutes=down_minutes)
-    with path.open("w", encoding="utf-8") as fh:
-        t = start
-        while t < end:
-            errors = 20 if down_start <= t < down_end else 0
-            fh.write(json.dumps({"minute": t.strftime("%Y-%m-%dT%H:%MZ"), "domain": domain,
-                                 "requests": 20, "errors": errors}) + "\n")
-            t += timedelta(minutes=1)
-    return path
-
-
 def test_regime_extending_lineworks_with_changed_tiers_is_accepted_and_used(slamon, tmp_path):
-    cfg = write(tmp_path, EXTENDS)
+    cfg = write_config(tmp_path, EXTENDS)
     res = check(slamon, cfg, tmp_path)
     assert res.returncode == 0, res.stderr
 
     # and the changed table is what the report applies: 44 down minutes in November 2026
     # (99.898148%) fall in the new 99.5% <= A < 99.9% tier worth 1 day, not lineworks' 3
-    samples = month_of_aggregates(tmp_path / "s.jsonl", "works-mail", "Asia/Tokyo", 2026, 11,
-                                  datetime(2026, 11, 10, 10, 0, tzinfo=ZoneInfo("Asia/Tokyo")), 44)
+    outage = datetime(2026, 11, 10, 10, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
+    samples = write_jsonl(tmp_path / "s.jsonl", month_lines("works-mail", "Asia/Tokyo", 2026, 11, [(outage, 44)]))
     res = slamon("ingest", samples, "--config", cfg, cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     res = slamon("report", "--period", "2026-11", "--config", cfg, cwd=tmp_path)

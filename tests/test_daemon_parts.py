@@ -28,7 +28,7 @@ from monitor.writer import StorageWriter
 from probes import ProbeResult, ProbeSpec, default_registry
 from reports.minutes import Thresholds
 from reports.regimes import builtin_regimes
-from tests.support import UTC, FakeClock, domain_toml, monitor_toml
+from tests.support import UTC, FakeClock, domain_toml, minute_row, monitor_toml
 
 
 def result(outcome: str) -> ProbeResult:
@@ -53,7 +53,7 @@ def test_live_minutes_skip_the_start_minute_and_close_once(writer):
         recorder.record("mail", "server_error" if i < 2 else "ok", 1001 * 60 + i)
     assert ("mail", 1000) not in recorder.open.cells and recorder.open.cells[("mail", 1001)][:2] == [20, 2]
     closed = recorder.take_closed(1001)
-    assert [(d, m, cell[:2]) for d, m, cell in closed] == [("mail", 1001, [20, 2])]
+    assert [(c.domain, c.minute, c.cell[:2], c.partial) for c in closed] == [("mail", 1001, [20, 2], False)]
     assert recorder.now["mail"].state == "down"                      # 2/20 > 5%
     recorder.record("mail", "ok", 1001 * 60 + 59)          # arrives after its minute closed
     assert recorder.counters.samples_dropped_total == 1 and not recorder.open.cells
@@ -88,22 +88,24 @@ async def test_a_failed_minute_write_is_retried_not_lost(writer):
     real = writer.storage.close_probe_minutes
     calls = []
 
-    def failing_once(rows):
+    def failing_once(rows, *, partial=False):
         calls.append(len(rows))
         if len(calls) == 1:
             raise sqlite3.OperationalError("disk I/O error")
-        return real(rows)
+        return real(rows, partial=partial)
 
     writer.storage.close_probe_minutes = failing_once  # type: ignore[method-assign]
     assert await recorder.close(1000) == 0
-    assert recorder.counters.db_write_errors_total == 1 and ("mail", 1000) in recorder.open.cells
+    assert recorder.counters.db_write_errors_total == 1 and [c.minute for c in recorder.held] == [1000]
+    assert recorder.write_failure == "OperationalError: disk I/O error"
     assert await recorder.close(1000) == 1
+    assert recorder.held == [] and recorder.write_failure is None
     assert writer.storage.minute_rows("mail", 1000, 1001)[0]["requests"] == 20
 
 
 def test_restart_never_writes_a_minute_twice(storage):
     ids = storage.domain_ids(["mail"])
-    row = (ids["mail"], 29_000_000, 30, 0, 30, 0, 0, 0, 0, 0, 0, 0)
+    row = minute_row(ids["mail"], 29_000_000, 30)
     assert storage.close_probe_minutes([row]) == (1, 0)
     assert storage.close_probe_minutes([row]) == (0, 1)
     assert storage.minute_rows("mail", 29_000_000, 29_000_001)[0]["requests"] == 30

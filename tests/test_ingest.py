@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import aggregate_lines, month_minutes, write_config, write_jsonl
+
 UTC = UTC
 OUTCOMES = ("ok", "client_error", "server_error", "timeout", "connect_error", "tls_error", "dns_error",
             "monitor_error")
@@ -43,19 +45,6 @@ SUMMARY_RE = re.compile(r"^(?P<name>.+): (?P<lines>\d+) lines, (?P<loaded>\d+) l
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
-
-def setup_dir(tmp_path: Path, config: str = CONFIG) -> Path:
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(config, encoding="utf-8")
-    return cfg
-
-
-def jsonl(path: Path, lines) -> Path:
-    """Objects are written as JSON, strings verbatim (for deliberately broken lines)."""
-    path.write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines),
-                    encoding="utf-8")
-    return path
-
 
 def ingest(slamon, cfg: Path, *files, input: str | None = None):
     res = slamon("ingest", *map(str, files), "--config", str(cfg), cwd=cfg.parent, input=input)
@@ -118,11 +107,6 @@ def cell(**counts) -> dict:
     return row
 
 
-def aggregates(domain: str, start: datetime, n: int, requests: int = 20, errors: int = 0) -> list[dict]:
-    return [{"minute": (start + timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%MZ"), "domain": domain,
-             "requests": requests, "errors": errors} for i in range(n)]
-
-
 T0 = datetime(2026, 11, 10, 1, 0, tzinfo=UTC)
 
 
@@ -131,8 +115,8 @@ T0 = datetime(2026, 11, 10, 1, 0, tzinfo=UTC)
 # --------------------------------------------------------------------------------------------
 
 def test_three_line_forms(slamon, tmp_path):
-    cfg = setup_dir(tmp_path)
-    samples = jsonl(tmp_path / "s.jsonl", [
+    cfg = write_config(tmp_path, CONFIG)
+    samples = write_jsonl(tmp_path / "s.jsonl", [
         # per-request status: 2xx/3xx ok, 4xx client_error, 5xx server_error
         {"ts": "2026-11-10T01:00:05.120Z", "domain": "mail", "status": 503},
         {"ts": "2026-11-10T01:00:06Z", "domain": "mail", "status": 200},
@@ -163,23 +147,23 @@ def test_three_line_forms(slamon, tmp_path):
 
 
 def test_monitor_error_is_not_a_request(slamon, tmp_path):
-    cfg = setup_dir(tmp_path)
+    cfg = write_config(tmp_path, CONFIG)
     lines = [{"ts": f"2026-11-10T01:00:{i:02d}Z", "domain": "mail", "outcome": "ok"} for i in range(20)]
     lines += [{"ts": f"2026-11-10T01:00:{i:02d}.5Z", "domain": "mail", "outcome": "monitor_error"} for i in range(30)]
     # a minute with nothing but the monitor's own failures: no evidence about the service
     lines += [{"ts": f"2026-11-10T01:01:{i:02d}Z", "domain": "mail", "outcome": "monitor_error"} for i in range(25)]
-    ok(ingest(slamon, cfg, jsonl(tmp_path / "s.jsonl", lines)))
+    ok(ingest(slamon, cfg, write_jsonl(tmp_path / "s.jsonl", lines)))
     rows = minute_rows(tmp_path / "slamon.db")
     assert rows[("mail", "2026-11-10T01:00Z")] == cell(requests=20, errors=0, ok=20, monitor_error=30)
     assert rows[("mail", "2026-11-10T01:01Z")] == cell(requests=0, errors=0, monitor_error=25)
 
 
 def test_status_404_is_a_request_but_not_an_error(slamon, tmp_path):
-    cfg = setup_dir(tmp_path)
+    cfg = write_config(tmp_path, CONFIG)
     lines = [{"ts": f"2026-11-10T01:00:{i:02d}Z", "domain": "mail", "status": 404} for i in range(19)]
     lines += [{"ts": "2026-11-10T01:00:59Z", "domain": "mail", "status": 503}]
     lines += [{"ts": "2026-11-10T01:01:00Z", "domain": "mail", "status": s} for s in (400, 401, 403, 429, 499)]
-    ok(ingest(slamon, cfg, jsonl(tmp_path / "s.jsonl", lines)))
+    ok(ingest(slamon, cfg, write_jsonl(tmp_path / "s.jsonl", lines)))
     rows = minute_rows(tmp_path / "slamon.db")
     assert rows[("mail", "2026-11-10T01:00Z")] == cell(requests=20, errors=1, client_error=19, server_error=1)
     assert rows[("mail", "2026-11-10T01:01Z")] == cell(requests=5, errors=0, client_error=5)
@@ -215,8 +199,8 @@ GOOD_AND_BAD = [
 
 
 def test_bad_lines_are_reported_with_their_numbers_and_the_rest_loaded(slamon, tmp_path):
-    cfg = setup_dir(tmp_path)
-    jsonl(tmp_path / "samples.jsonl", [line for line, _ in GOOD_AND_BAD])
+    cfg = write_config(tmp_path, CONFIG)
+    write_jsonl(tmp_path / "samples.jsonl", [line for line, _ in GOOD_AND_BAD])
     res = ok(ingest(slamon, cfg, "samples.jsonl"))  # relative: reported as given
 
     bad = {n: word for n, (_, word) in enumerate(GOOD_AND_BAD, start=1) if word}
@@ -236,8 +220,8 @@ def test_bad_lines_are_reported_with_their_numbers_and_the_rest_loaded(slamon, t
     # what is stored is exactly what the good lines alone give
     other = tmp_path / "oracle"
     other.mkdir()
-    ocfg = setup_dir(other)
-    ok(ingest(slamon, ocfg, jsonl(other / "good.jsonl", good)))
+    ocfg = write_config(other, CONFIG)
+    ok(ingest(slamon, ocfg, write_jsonl(other / "good.jsonl", good)))
     assert minute_rows(tmp_path / "slamon.db") == minute_rows(other / "slamon.db") == {
         ("mail", "2026-11-10T01:00Z"): cell(requests=2, errors=1, ok=1, server_error=1),
         ("docs", "2026-11-10T01:01Z"): cell(requests=20, errors=3),
@@ -245,18 +229,18 @@ def test_bad_lines_are_reported_with_their_numbers_and_the_rest_loaded(slamon, t
 
 
 def test_many_bad_lines_do_not_flood_or_stop_the_ingest(slamon, tmp_path):
-    cfg = setup_dir(tmp_path)
-    lines = ["garbage"] * 500 + aggregates("mail", T0, 10)
-    res = ok(ingest(slamon, cfg, jsonl(tmp_path / "s.jsonl", lines)))
+    cfg = write_config(tmp_path, CONFIG)
+    lines = ["garbage"] * 500 + aggregate_lines("mail", month_minutes(T0, 10))
+    res = ok(ingest(slamon, cfg, write_jsonl(tmp_path / "s.jsonl", lines)))
     assert summary(res)["loaded"] == 10 and summary(res)["rejected"] == 500
     assert len(res.stderr.splitlines()) < 500
     assert len(minute_rows(tmp_path / "slamon.db")) == 10
 
 
 def test_several_files_each_summarised_and_totalled(slamon, tmp_path):
-    cfg = setup_dir(tmp_path)
-    a = jsonl(tmp_path / "a.jsonl", aggregates("mail", T0, 5))
-    b = jsonl(tmp_path / "b.jsonl", aggregates("docs", T0, 3) + ["bad"])
+    cfg = write_config(tmp_path, CONFIG)
+    a = write_jsonl(tmp_path / "a.jsonl", aggregate_lines("mail", month_minutes(T0, 5)))
+    b = write_jsonl(tmp_path / "b.jsonl", aggregate_lines("docs", month_minutes(T0, 3)) + ["bad"])
     res = ok(ingest(slamon, cfg, a, b))
     found = {m["name"]: m for m in (
         {k: (v if k == "name" else int(v)) for k, v in x.groupdict().items()} for x in SUMMARY_RE.finditer(res.stdout))}
@@ -270,7 +254,8 @@ def test_several_files_each_summarised_and_totalled(slamon, tmp_path):
 
 def day_of_samples() -> list:
     """A day of aggregates on two domains plus some per-request lines on shared minutes."""
-    lines = aggregates("mail", T0, 1440) + aggregates("docs", T0, 1440, requests=30, errors=2)
+    lines = (aggregate_lines("mail", month_minutes(T0, 1440))
+             + aggregate_lines("docs", month_minutes(T0, 1440, requests=30, down=[(0, 1440)], errors=2)))
     lines += [{"ts": f"2026-11-10T01:{m:02d}:3{i}Z", "domain": "mail", "status": 503}
               for m in range(5) for i in range(3)]
     lines += [{"ts": "2026-11-10T01:00:00Z", "domain": "mail", "outcome": "monitor_error"}, "not json"]
@@ -278,9 +263,9 @@ def day_of_samples() -> list:
 
 
 def test_same_file_twice_changes_nothing(slamon, tmp_path):
-    cfg = setup_dir(tmp_path)
+    cfg = write_config(tmp_path, CONFIG)
     db = tmp_path / "slamon.db"
-    samples = jsonl(tmp_path / "s.jsonl", day_of_samples())
+    samples = write_jsonl(tmp_path / "s.jsonl", day_of_samples())
     first = ok(ingest(slamon, cfg, samples))
     assert summary(first)["loaded"] == 2 * 1440 + 16
     rows, totals = minute_rows(db), sums(db)
@@ -302,16 +287,18 @@ def test_same_file_twice_changes_nothing(slamon, tmp_path):
 
 def test_a_different_file_adds_to_the_same_minutes(slamon, tmp_path):
     """Idempotence is per input, not per minute: another collector's file for the same minute adds up."""
-    cfg = setup_dir(tmp_path)
-    ok(ingest(slamon, cfg, jsonl(tmp_path / "a.jsonl", aggregates("mail", T0, 2, requests=20, errors=1))))
-    ok(ingest(slamon, cfg, jsonl(tmp_path / "b.jsonl", aggregates("mail", T0, 1, requests=10, errors=3))))
+    cfg = write_config(tmp_path, CONFIG)
+    a = aggregate_lines("mail", month_minutes(T0, 2, down=[(0, 2)], errors=1))  # 20 requests, 1 error
+    b = aggregate_lines("mail", month_minutes(T0, 1, requests=10, down=[(0, 1)], errors=3))
+    ok(ingest(slamon, cfg, write_jsonl(tmp_path / "a.jsonl", a)))
+    ok(ingest(slamon, cfg, write_jsonl(tmp_path / "b.jsonl", b)))
     rows = minute_rows(tmp_path / "slamon.db")
     assert rows[("mail", "2026-11-10T01:00Z")] == cell(requests=30, errors=4)
     assert rows[("mail", "2026-11-10T01:01Z")] == cell(requests=20, errors=1)
 
 
 def test_standard_input_works_and_is_idempotent(slamon, tmp_path):
-    cfg = setup_dir(tmp_path)
+    cfg = write_config(tmp_path, CONFIG)
     db = tmp_path / "slamon.db"
     text = "".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in day_of_samples())
 
@@ -336,9 +323,9 @@ def test_standard_input_works_and_is_idempotent(slamon, tmp_path):
 
 
 def test_standard_input_with_a_file_in_one_call(slamon, tmp_path):
-    cfg = setup_dir(tmp_path)
-    a = jsonl(tmp_path / "a.jsonl", aggregates("mail", T0, 4))
-    text = "".join(json.dumps(line) + "\n" for line in aggregates("docs", T0, 6))
+    cfg = write_config(tmp_path, CONFIG)
+    a = write_jsonl(tmp_path / "a.jsonl", aggregate_lines("mail", month_minutes(T0, 4)))
+    text = "".join(line + "\n" for line in aggregate_lines("docs", month_minutes(T0, 6)))
     res = ok(ingest(slamon, cfg, a, "-", input=text))
     assert re.search(r"^total: 10 loaded, 0 rejected, 2 of 2 inputs new$", res.stdout, re.M), res.stdout
     assert sums(tmp_path / "slamon.db")[0] == 10
@@ -354,13 +341,13 @@ def test_standard_input_with_a_file_in_one_call(slamon, tmp_path):
     (lambda text: text.replace('name = "docs"', 'name = "docs"\ncolour = "red"'), "domain[1].colour"),
 ], ids=["float-money", "toml-syntax", "unknown-key"])
 def test_broken_config_exits_2_and_loses_nothing(slamon, tmp_path, breakage, where):
-    cfg = setup_dir(tmp_path)
+    cfg = write_config(tmp_path, CONFIG)
     db = tmp_path / "slamon.db"
-    ok(ingest(slamon, cfg, jsonl(tmp_path / "a.jsonl", aggregates("mail", T0, 60))))
+    ok(ingest(slamon, cfg, write_jsonl(tmp_path / "a.jsonl", aggregate_lines("mail", month_minutes(T0, 60)))))
     rows, state = minute_rows(db), file_state(db)
 
     cfg.write_text(breakage(CONFIG), encoding="utf-8")
-    res = ingest(slamon, cfg, jsonl(tmp_path / "b.jsonl", aggregates("docs", T0, 60)))
+    res = ingest(slamon, cfg, write_jsonl(tmp_path / "b.jsonl", aggregate_lines("docs", month_minutes(T0, 60))))
     assert res.returncode == 2
     assert re.search(rf"^{re.escape(str(cfg))}:\d+: {re.escape(where)}: ", res.stderr, re.M), res.stderr
     assert minute_rows(db) == rows
@@ -375,16 +362,16 @@ def test_broken_config_exits_2_and_loses_nothing(slamon, tmp_path, breakage, whe
 
 
 def test_broken_config_creates_no_database(slamon, tmp_path):
-    cfg = setup_dir(tmp_path, CONFIG.replace('unit_price = "540"', "unit_price = 540.0"))
-    res = ingest(slamon, cfg, jsonl(tmp_path / "a.jsonl", aggregates("mail", T0, 5)))
+    cfg = write_config(tmp_path, CONFIG.replace('unit_price = "540"', "unit_price = 540.0"))
+    res = ingest(slamon, cfg, write_jsonl(tmp_path / "a.jsonl", aggregate_lines("mail", month_minutes(T0, 5))))
     assert res.returncode == 2
     assert not (tmp_path / "slamon.db").exists()
 
 
 def test_missing_input_file_exits_2(slamon, tmp_path):
-    cfg = setup_dir(tmp_path)
+    cfg = write_config(tmp_path, CONFIG)
     db = tmp_path / "slamon.db"
-    ok(ingest(slamon, cfg, jsonl(tmp_path / "a.jsonl", aggregates("mail", T0, 30))))
+    ok(ingest(slamon, cfg, write_jsonl(tmp_path / "a.jsonl", aggregate_lines("mail", month_minutes(T0, 30)))))
     rows = minute_rows(db)
 
     res = ingest(slamon, cfg, "nope.jsonl")
@@ -395,7 +382,7 @@ def test_missing_input_file_exits_2(slamon, tmp_path):
 
 
 def test_missing_config_file_exits_2(slamon, tmp_path):
-    samples = jsonl(tmp_path / "a.jsonl", aggregates("mail", T0, 5))
+    samples = write_jsonl(tmp_path / "a.jsonl", aggregate_lines("mail", month_minutes(T0, 5)))
     res = ingest(slamon, tmp_path / "nope.toml", samples)
     assert res.returncode == 2
     assert "nope.toml" in res.stderr

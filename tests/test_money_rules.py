@@ -479,3 +479,46 @@ def test_a_deadline_on_a_working_day_has_no_note(tmp_path):
     ingest(tmp_path, samples("mail", at(TOKYO, 2026, 11, 10), at(TOKYO, 2026, 11, 10, 0, 5)))
     c = report(tmp_path, "2026-11", "jp-sunday")
     assert c["claim_deadline"] == "2026-12-30" and c["claim_deadline_note"] is None
+
+
+def test_a_claim_recorded_by_mistake_is_replaced_by_the_claim_that_corrects_it(tmp_path):
+    # db-1 was recorded with the wrong date (after the deadline 2026-12-30). db-2 corrects it with the
+    # date the letter really arrived: only db-2 counts, on time, 5,400 JPY; db-1 is shown corrected.
+    cfg = claims_setup(tmp_path)
+    claim(cfg, "2027-01-05T10:00:00+09:00", "letter, wrong date")
+    added = ok("claims", "add", "acme", "--period", "2026-11", "--filed-at", "2026-12-05T10:00:00+09:00",
+               "--reference", "letter", "--corrects", "db-1", "--config", cfg, cwd=tmp_path)
+    assert "claim db-2 added" in added
+    by_id = {k["id"]: k for k in report(tmp_path, "2026-11", "acme")["claims"]}
+    assert (by_id["db-2"]["on_time"], by_id["db-2"]["amount"]) == (True, "5400")
+    assert by_id["db-1"]["amount"] == "0" and by_id["db-1"]["steps"][0]["rule"] == "corrected"
+    assert "corrected by db-2" in by_id["db-1"]["steps"][0]["text"]
+    for wrong, why in (("db-1", "corrected already"), ("db-9", "not a recorded claim"), ("7", "expected the id")):
+        refused = run_cli("claims", "add", "acme", "--period", "2026-11", "--filed-at", "2026-12-06T10:00:00+09:00",
+                          "--corrects", wrong, "--config", cfg, cwd=tmp_path)
+        assert refused.returncode == 2 and why in refused.stderr, refused.stderr
+
+
+def test_a_month_without_a_price_warns_instead_of_failing(tmp_path):
+    # the first price starts in 2027: November 2026 has a credit of 3 days but no price to apply
+    write_config(tmp_path, CLAIMS.format(top="", extra="").replace("since = 2026-01-01", "since = 2027-01-01"))
+    start = at(TOKYO, 2026, 11, 10, 10)
+    ingest(tmp_path, samples("mail", *NOV_TOKYO, down=[(start, start + timedelta(minutes=44))]))
+    c = report(tmp_path, "2026-11", "acme")
+    assert c["credit_amount"] == "0"
+    assert "price_unknown" in [w["code"] for w in c["warnings"]]
+
+
+def test_a_database_window_keeps_the_end_it_was_announced_with(tmp_path):
+    # maintenance 10:00-10:44 JST recorded with its real end but announced to end 10:20: the 24
+    # down minutes after the announced end count (they were an overrun), the 20 before are excluded
+    cfg = claims_setup(tmp_path)
+    ok("windows", "add", "--kind", "maintenance", "--domain", "mail", "--start", "2026-11-10T10:00:00+09:00",
+       "--end", "2026-11-10T10:44:00+09:00", "--announced-at", "2026-11-01T10:00:00+09:00",
+       "--announced-end", "2026-11-10T10:20:00+09:00", "--reason", "db upgrade", "--config", cfg, cwd=tmp_path)
+    [w] = json.loads(ok("windows", "list", "--json", "--config", cfg, cwd=tmp_path))
+    assert w["announced_end"] == "2026-11-10T10:20:00+09:00"
+    c = report(tmp_path, "2026-11", "acme")
+    [scope] = c["scopes"]
+    assert scope["downtime_minutes"] == 24
+    assert "maintenance_overrun" in [x["code"] for x in c["warnings"]]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import REPO, aggregate_lines, free_port, minute_index, run_cli, write_config
+from tests.support import REPO, aggregate_lines, free_port, minute_index, run_cli, write_config, write_jsonl
 
 PROMETHEUS_DIR = REPO / "deploy" / "prometheus"
 
@@ -86,8 +86,7 @@ async def test_live_metrics_pass_promtool_check_metrics(tmp_path, clock, start_d
     # month-to-date accounting at startup yields the scope metrics
     first = minute_index(clock.now()) - 11
     lines = aggregate_lines("works-mail", [(first + i, 60, 30 if i == 0 else 0) for i in range(10)])
-    (tmp_path / "samples.jsonl").write_text("\n".join(lines) + "\n")
-    assert run_cli("ingest", tmp_path / "samples.jsonl", "--config", cfg).returncode == 0
+    assert run_cli("ingest", write_jsonl(tmp_path / "samples.jsonl", lines), "--config", cfg).returncode == 0
     d = await start_daemon(cfg)
     await d.run_for(3)  # the probes and the canary have run
     text = await (await d.get("/metrics")).text()

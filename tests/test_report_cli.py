@@ -18,8 +18,9 @@ from zoneinfo import ZoneInfo, available_timezones
 
 import pytest
 
+from tests.support import aggregate_lines, local_month, minute_index, month_minutes, write_config, write_jsonl
+
 UTC = UTC
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
 TOKYO = ZoneInfo("Asia/Tokyo")
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -83,23 +84,6 @@ def window(kind: str, start: datetime, end: datetime | None, reason: str, *, dom
     return "\n".join(lines) + "\n"
 
 
-def write_config(tmp_path: Path, *parts: str) -> Path:
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(DOMAINS + "".join(parts), encoding="utf-8")
-    return cfg
-
-
-def minute_index(moment: datetime) -> int:
-    return (moment - EPOCH) // MINUTE
-
-
-def month_range(tz: ZoneInfo, year: int, month: int) -> tuple[int, int]:
-    """[first, end) minute indexes of a local calendar month, as slamon counts them."""
-    start = datetime(year, month, 1, tzinfo=tz)
-    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=tz)
-    return minute_index(start), minute_index(end)
-
-
 def runs(*spans: tuple[datetime, int]) -> set[int]:
     """Minute indexes of (start, minutes) runs."""
     return {minute_index(s) + i for s, n in spans for i in range(n)}
@@ -109,19 +93,17 @@ def write_samples(path: Path, tz: ZoneInfo, year: int, month: int, domains=("mai
                   down: dict[str, set[int]] | None = None, missing: dict[str, set[int]] | None = None,
                   thin: dict[str, set[int]] | None = None) -> Path:
     """One aggregate line per domain per minute of the local month: 20 requests, 0 errors;
-    20 errors in `down` minutes, 10 requests (below min_samples) in `thin`, no line in `missing`."""
+    20 errors in `down` minutes, 10 requests (below min_samples) in `thin`, no line in `missing`.
+    (Several domains, missing and thin minutes: more than the shared `month_lines` writes.)"""
     down, missing, thin = down or {}, missing or {}, thin or {}
-    first, end = month_range(tz, year, month)
-    with path.open("w", encoding="utf-8") as fh:
-        for m in range(first, end):
-            label = (EPOCH + m * MINUTE).strftime("%Y-%m-%dT%H:%MZ")
-            for d in domains:
-                if m in missing.get(d, ()):
-                    continue
-                requests = 10 if m in thin.get(d, ()) else 20
-                errors = requests if m in down.get(d, ()) else 0
-                fh.write(json.dumps({"minute": label, "domain": d, "requests": requests, "errors": errors}) + "\n")
-    return path
+    start, minutes = local_month(tz, year, month)
+    first = minute_index(start)
+    lines = []
+    for d in domains:
+        rows = month_minutes(start, minutes, down=[(m - first, m - first + 1) for m in down.get(d, ())])
+        lines += aggregate_lines(d, [(m, 10, 10 if errors else 0) if m in thin.get(d, ()) else (m, requests, errors)
+                                     for m, requests, errors in rows if m not in missing.get(d, ())])
+    return write_jsonl(path, lines)
 
 
 def run(slamon, cfg: Path, *args):
@@ -175,10 +157,10 @@ DOCS_MAINT = datetime(2026, 11, 21, 1, 0, tzinfo=SEOUL)
 
 def november(slamon, tmp_path: Path) -> Path:
     cfg = write_config(
-        tmp_path, lineworks(), WORKPLACE,
-        window("maintenance", NOV_MAINT, NOV_MAINT + 60 * MINUTE, "emergency kernel patch",
-               announced=NOV_MAINT - timedelta(days=3)),
-        window("maintenance", DOCS_MAINT, DOCS_MAINT + 30 * MINUTE, "index rebuild", domains=("docs",)))
+        tmp_path, DOMAINS + lineworks() + WORKPLACE
+        + window("maintenance", NOV_MAINT, NOV_MAINT + 60 * MINUTE, "emergency kernel patch",
+                 announced=NOV_MAINT - timedelta(days=3))
+        + window("maintenance", DOCS_MAINT, DOCS_MAINT + 30 * MINUTE, "index rebuild", domains=("docs",)))
     samples = write_samples(tmp_path / "nov.jsonl", TOKYO, 2026, 11, ("mail", "docs"), down={
         "mail": runs((NOV_OUTAGE, 44), (NOV_MAINT, 60)),
         "docs": runs((DOCS_OUTAGE, 100), (DOCS_MAINT, 30))})
@@ -213,7 +195,7 @@ def test_november_json_figures(slamon, tmp_path):
 # --------------------------------------------------------------------------------------------
 
 def test_unknown_contract_is_named(slamon, tmp_path):
-    cfg = write_config(tmp_path, lineworks())
+    cfg = write_config(tmp_path, DOMAINS + lineworks())
     ingest(slamon, cfg, write_samples(tmp_path / "s.jsonl", TOKYO, 2026, 11))
     for args in (["--contract", "nope"], ["--contract", "acme-lw", "--contract", "nope"]):
         res = run(slamon, cfg, "report", "--period", "2026-11", *args)
@@ -223,8 +205,7 @@ def test_unknown_contract_is_named(slamon, tmp_path):
 
 
 def test_missing_database_is_refused_and_not_created(slamon, tmp_path):
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(DOMAINS.replace('"slamon.db"', '"var/db/slamon.db"') + lineworks(), encoding="utf-8")
+    cfg = write_config(tmp_path, DOMAINS.replace('"slamon.db"', '"var/db/slamon.db"') + lineworks())
     before = tree(tmp_path)
     res = run(slamon, cfg, "report", "--period", "2026-11", "--out", tmp_path / "out")
     assert res.returncode == 2
@@ -233,7 +214,7 @@ def test_missing_database_is_refused_and_not_created(slamon, tmp_path):
 
 
 def test_no_samples_for_the_period_is_refused_and_nothing_changes(slamon, tmp_path):
-    cfg = write_config(tmp_path, lineworks())
+    cfg = write_config(tmp_path, DOMAINS + lineworks())
     ingest(slamon, cfg, write_samples(tmp_path / "oct.jsonl", TOKYO, 2026, 10))
     before = tree(tmp_path)
     for period in ("2026-12", "2025-11"):
@@ -246,7 +227,7 @@ def test_no_samples_for_the_period_is_refused_and_nothing_changes(slamon, tmp_pa
 
 @pytest.mark.parametrize("period", ["2026-13", "2026-00", "2026-1", "26-11", "2026/11", "november", ""])
 def test_malformed_period(slamon, tmp_path, period):
-    cfg = write_config(tmp_path, lineworks())
+    cfg = write_config(tmp_path, DOMAINS + lineworks())
     ingest(slamon, cfg, write_samples(tmp_path / "s.jsonl", TOKYO, 2026, 11))
     res = run(slamon, cfg, "report", "--period", period)
     assert res.returncode == 2
@@ -255,7 +236,7 @@ def test_malformed_period(slamon, tmp_path, period):
 
 
 def test_unknown_format_is_refused(slamon, tmp_path):
-    cfg = write_config(tmp_path, lineworks())
+    cfg = write_config(tmp_path, DOMAINS + lineworks())
     res = run(slamon, cfg, "report", "--period", "2026-11", "--format", "pdf")
     assert res.returncode == 2
     assert "pdf" in res.stderr
@@ -298,7 +279,7 @@ def test_markdown_has_every_section(slamon, tmp_path):
 
 
 def test_markdown_without_warnings_says_so(slamon, tmp_path):
-    cfg = write_config(tmp_path, lineworks())
+    cfg = write_config(tmp_path, DOMAINS + lineworks())
     ingest(slamon, cfg, write_samples(tmp_path / "s.jsonl", TOKYO, 2026, 11))
     md = ok(run(slamon, cfg, "report", "--period", "2026-11", "--format", "md")).stdout
     warnings = md[md.index("## Warnings"):]
@@ -373,8 +354,8 @@ def test_out_dir_writes_files(slamon, tmp_path, fmt, names):
 ], ids=["no-announcement", "3-days", "7-days-less-a-minute", "exactly-7-days", "14-days"])
 def test_maintenance_notice_warnings(slamon, tmp_path, announced_before, expected):
     announced = NOV_MAINT - announced_before if announced_before is not None else None
-    cfg = write_config(tmp_path, lineworks(),
-                       window("maintenance", NOV_MAINT, NOV_MAINT + 60 * MINUTE, "disk swap", announced=announced))
+    cfg = write_config(tmp_path, DOMAINS + lineworks()
+                       + window("maintenance", NOV_MAINT, NOV_MAINT + 60 * MINUTE, "disk swap", announced=announced))
     ingest(slamon, cfg, write_samples(tmp_path / "s.jsonl", TOKYO, 2026, 11,
                                       down={"mail": runs((NOV_OUTAGE, 44), (NOV_MAINT, 60))}))
     c = contract(report(slamon, cfg, "2026-11"), "acme-lw")
@@ -392,7 +373,7 @@ def test_maintenance_notice_warnings(slamon, tmp_path, announced_before, expecte
     (5, 5, False),      # 10 unknown: worst case 99.976851%, the same tier
 ], ids=["50-unknown-minutes", "10-unknown-minutes"])
 def test_coverage_too_low(slamon, tmp_path, missing, thin, warned):
-    cfg = write_config(tmp_path, lineworks())
+    cfg = write_config(tmp_path, DOMAINS + lineworks())
     gap = datetime(2026, 11, 5, 3, 0, tzinfo=TOKYO)
     ingest(slamon, cfg, write_samples(tmp_path / "s.jsonl", TOKYO, 2026, 11,
                                       missing={"mail": runs((gap, missing))},
@@ -408,11 +389,6 @@ def test_coverage_too_low(slamon, tmp_path, missing, thin, warned):
     assert codes(c) == ([("coverage_too_low", "acme-lw")] if warned else [])
 
 
-def _month_minutes(tz: ZoneInfo, year: int, month: int) -> int:
-    first, end = month_range(tz, year, month)
-    return end - first
-
-
 def boundary_month() -> tuple[str, int, int]:
     """A (zone, year, month) whose month has a multiple of 1000 minutes, so that 99.9% is
     reachable with whole down minutes. No plain month is (40,320 ... 44,640 minutes, and the
@@ -425,7 +401,7 @@ def boundary_month() -> tuple[str, int, int]:
             continue
         for year in range(1900, 2040):
             for month in range(1, 13):
-                if _month_minutes(tz, year, month) % 1000 == 0:
+                if local_month(tz, year, month)[1] % 1000 == 0:
                     return name, year, month
     pytest.fail("no month in the tz database has a multiple of 1000 minutes")
 
@@ -437,10 +413,10 @@ def boundary_month() -> tuple[str, int, int]:
 def test_exact_tier_boundary_lineworks_kr(slamon, tmp_path, extra_down, warned, credit_days):
     zone, year, month = boundary_month()
     tz = ZoneInfo(zone)
-    total = _month_minutes(tz, year, month)
+    start, total = local_month(tz, year, month)
     down = total // 1000 + extra_down
     period = f"{year:04d}-{month:02d}"
-    cfg = write_config(tmp_path, f"""
+    cfg = write_config(tmp_path, DOMAINS + f"""
 [[contract]]
 id = "kr"
 customer = "Example Co."
@@ -451,8 +427,7 @@ unit_price = "6000"
 licenses = 10
 timezone = "{zone}"
 """)
-    first, _ = month_range(tz, year, month)
-    outage = EPOCH + (first + 10 * 1440) * MINUTE
+    outage = start + 10 * 1440 * MINUTE
     ingest(slamon, cfg, write_samples(tmp_path / "s.jsonl", tz, year, month, down={"mail": runs((outage, down))}))
     c = contract(report(slamon, cfg, period), "kr")
     assert (c["regime"], c["timezone"], c["total_minutes"]) == ("lineworks-kr", zone, total)
@@ -467,7 +442,7 @@ timezone = "{zone}"
 
 @pytest.mark.parametrize("plan", ["free", "trial"])
 def test_plan_not_eligible(slamon, tmp_path, plan):
-    cfg = write_config(tmp_path, lineworks(extra=f'plan = "{plan}"'))
+    cfg = write_config(tmp_path, DOMAINS + lineworks(extra=f'plan = "{plan}"'))
     ingest(slamon, cfg, write_samples(tmp_path / "s.jsonl", TOKYO, 2026, 11, down={"mail": runs((NOV_OUTAGE, 44))}))
     c = contract(report(slamon, cfg, "2026-11"), "acme-lw")
     s = scope(c, "acme-lw")
@@ -511,7 +486,7 @@ def test_licence_count_on_the_resolution_date(slamon, tmp_path, outages, exclude
     if excluded:
         parts.append(window("maintenance", excluded, excluded + 60 * MINUTE, "planned",
                             announced=excluded - timedelta(days=10)))
-    cfg = write_config(tmp_path, *parts)
+    cfg = write_config(tmp_path, DOMAINS + "".join(parts))
     ingest(slamon, cfg, write_samples(tmp_path / "s.jsonl", TOKYO, 2026, 11, down={"mail": runs(*outages)}))
     c = contract(report(slamon, cfg, "2026-11"), "acme-lw")
     s = scope(c, "acme-lw")

@@ -28,6 +28,7 @@ from reports.evidence import (
 from reports.formats import contract_json
 from reports.minutes import Count
 from reports.verify import verify
+from tests.support import aggregate_lines, minute_index
 from tests.test_worked_examples import (
     BERLIN,
     BERLIN_REGIME,
@@ -110,8 +111,7 @@ def lineworks_kr(slamon, tmp_path: Path) -> dict:
     odd = local(SEOUL, 2026, 11, 20, 9, 0)
     samples = write_samples(tmp_path / "samples.jsonl", "svc", start, end,
                             down=run_of(local(SEOUL, 2026, 11, 10, 10, 0), 2160),
-                            special={odd: [{"minute": odd.astimezone(start.tzinfo).strftime("%Y-%m-%dT%H:%MZ"),
-                                            "domain": "svc", "requests": 7, "errors": 7}]})
+                            special={odd: aggregate_lines("svc", [(minute_index(odd), 7, 7)])})
     ingest(slamon, cfg, samples)
     return report(slamon, cfg, period)
 

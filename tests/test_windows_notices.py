@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.support import month_lines, write_config, write_jsonl
+
 UTC = UTC
 TOKYO = ZoneInfo("Asia/Tokyo")
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -64,8 +66,7 @@ MAINT = ["--kind", "maintenance", "--domain", "mail", "--start", "2026-11-15T02:
 @pytest.fixture
 def cli(slamon, tmp_path):
     """`cli(*args, env=...)` runs slamon with this test's config and asserts no traceback."""
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(CONFIG, encoding="utf-8")
+    cfg = write_config(tmp_path, CONFIG)
 
     def run(*args, env=None, input=None):
         res = slamon(*args, "--config", str(cfg), cwd=tmp_path, env=env, input=input)
@@ -107,21 +108,6 @@ def recent(iso: str, started: datetime) -> bool:
     return at.tzinfo is not None and started - timedelta(seconds=5) <= at <= datetime.now(UTC) + timedelta(seconds=5)
 
 
-def month_samples(path: Path, domain: str, tz: ZoneInfo, year: int, month: int,
-                  down: list[tuple[datetime, int]]) -> Path:
-    """Aggregates for every UTC minute of the local month; 100% errors in each (start, minutes) run."""
-    start = datetime(year, month, 1, tzinfo=tz).astimezone(UTC)
-    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=tz).astimezone(UTC)
-    down_minutes = {(s.astimezone(UTC) + timedelta(minutes=i)) for s, n in down for i in range(n)}
-    with path.open("w", encoding="utf-8") as fh:
-        t = start
-        while t < end:
-            fh.write(json.dumps({"minute": t.strftime("%Y-%m-%dT%H:%MZ"), "domain": domain, "requests": 20,
-                                 "errors": 20 if t in down_minutes else 0}) + "\n")
-            t += timedelta(minutes=1)
-    return path
-
-
 def report_scope(cli, period: str, contract: str) -> dict:
     res = ok(cli("report", "--period", period, "--contract", contract))
     [c] = res.json()["contracts"]
@@ -155,7 +141,8 @@ def test_windows_add_list_end_and_their_audit_rows(cli):
                                                         ("db-2", "database")]
     assert listed[1] == {"id": "db-1", "source": "database", "kind": "maintenance", "domains": ["mail"],
                          "contracts": [], "start": "2026-11-15T02:00:00+09:00", "end": "2026-11-15T03:00:00+09:00",
-                         "announced_at": "2026-11-01T10:00:00+09:00", "reason": "storage firmware upgrade"}
+                         "announced_at": "2026-11-01T10:00:00+09:00", "announced_end": None,
+                         "reason": "storage firmware upgrade"}
     assert listed[2]["end"] is None and listed[2]["contracts"] == ["acme-lw"] and listed[2]["announced_at"] is None
 
     res = ok(cli("windows", "end", "db-2", "--at", "2026-11-20T03:00:00Z", "--reason", "customer fixed SSO",
@@ -310,7 +297,8 @@ def test_bad_input_exits_2_and_writes_nothing(cli, args, word):
 def test_window_added_through_the_cli_changes_the_report(cli, tmp_path):
     outage = datetime(2026, 11, 10, 10, 0, tzinfo=TOKYO)
     maintenance = datetime(2026, 11, 15, 2, 0, tzinfo=TOKYO)
-    samples = month_samples(tmp_path / "nov.jsonl", "mail", TOKYO, 2026, 11, [(outage, 44), (maintenance, 30)])
+    samples = write_jsonl(tmp_path / "nov.jsonl",
+                          month_lines("mail", TOKYO, 2026, 11, [(outage, 44), (maintenance, 30)]))
     ok(cli("ingest", samples))
 
     s = report_scope(cli, "2026-11", "acme-lw")
@@ -346,7 +334,7 @@ def test_window_added_through_the_cli_changes_the_report(cli, tmp_path):
 
 def test_open_window_excludes_until_the_end_of_the_period(cli, tmp_path):
     start = datetime(2026, 11, 30, 20, 0, tzinfo=TOKYO)
-    samples = month_samples(tmp_path / "nov.jsonl", "mail", TOKYO, 2026, 11, [(start, 240)])  # to month end
+    samples = write_jsonl(tmp_path / "nov.jsonl", month_lines("mail", TOKYO, 2026, 11, [(start, 240)]))  # to month end
     ok(cli("ingest", samples))
     ok(cli("windows", "add", "--kind", "force_majeure", "--contract", "acme-lw", "--start", start.isoformat(),
            "--reason", "carrier fibre cut"))
@@ -359,7 +347,7 @@ def test_open_window_excludes_until_the_end_of_the_period(cli, tmp_path):
 
 def test_notice_added_through_the_cli_changes_a_notice_based_report(cli, tmp_path):
     outage = datetime(2026, 12, 3, 14, 0, tzinfo=SEOUL)
-    samples = month_samples(tmp_path / "dec.jsonl", "docs", SEOUL, 2026, 12, [(outage, 500)])
+    samples = write_jsonl(tmp_path / "dec.jsonl", month_lines("docs", SEOUL, 2026, 12, [(outage, 500)]))
     ok(cli("ingest", samples))
 
     # awareness = "notice" and no notice yet: the outage counts nothing

@@ -16,6 +16,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests import support  # support.write_config: this module's write_config builds the text it writes
+from tests.support import aggregate_lines, iso_minute, local_month, minute_index, month_minutes, write_jsonl
+
 UTC = UTC
 TOKYO = "Asia/Tokyo"
 SEOUL = "Asia/Seoul"
@@ -51,25 +54,14 @@ def local(tz: str, *fields: int) -> datetime:
 
 def month_bounds(tz: str, period: str) -> tuple[datetime, datetime]:
     """[start, end) of the calendar month `period` (YYYY-MM) in zone `tz`, as UTC datetimes."""
-    year, month = map(int, period.split("-"))
-    start = datetime(year, month, 1, tzinfo=ZoneInfo(tz))
-    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=ZoneInfo(tz))
-    return start.astimezone(UTC), end.astimezone(UTC)
+    start, minutes = local_month(tz, *map(int, period.split("-")))
+    return start, start + timedelta(minutes=minutes)
 
 
 def span_bounds(tz: str, *periods: str) -> tuple[datetime, datetime]:
     """The smallest UTC range covering all the given local months."""
     bounds = [month_bounds(tz, p) for p in periods]
     return min(b[0] for b in bounds), max(b[1] for b in bounds)
-
-
-def utc_minutes(start: datetime, end: datetime):
-    """Every UTC minute start in [start, end)."""
-    t = start.astimezone(UTC)
-    end = end.astimezone(UTC)
-    while t < end:
-        yield t
-        t += timedelta(minutes=1)
 
 
 def run_of(start: datetime, minutes: int) -> list[datetime]:
@@ -87,11 +79,6 @@ def iso_local(start: datetime, plus_minutes: int = 0) -> str:
 # sample-file helpers
 # --------------------------------------------------------------------------------------------
 
-def aggregate_line(domain: str, minute: datetime, requests: int, errors: int) -> dict:
-    return {"minute": minute.strftime("%Y-%m-%dT%H:%MZ"), "domain": domain,
-            "requests": requests, "errors": errors}
-
-
 def request_lines(domain: str, minute: datetime, results: list[dict]) -> list[dict]:
     """One per-request line per result, spread evenly across the minute (with milliseconds)."""
     step = 60_000 // max(len(results), 1)
@@ -103,13 +90,13 @@ def request_lines(domain: str, minute: datetime, results: list[dict]) -> list[di
     return lines
 
 
-def down_minute_lines(domain: str, minute: datetime, form: str) -> list[dict]:
+def down_minute_lines(domain: str, minute: int, form: str) -> list:
     """A minute where every one of the 20 requests failed on the server side."""
     if form == "aggregate":
-        return [aggregate_line(domain, minute, SAMPLES_PER_MINUTE, SAMPLES_PER_MINUTE)]
+        return aggregate_lines(domain, [(minute, SAMPLES_PER_MINUTE, SAMPLES_PER_MINUTE)])
     if form == "requests":
         errors = [SERVER_ERRORS[i % len(SERVER_ERRORS)] for i in range(SAMPLES_PER_MINUTE)]
-        return request_lines(domain, minute, errors)
+        return request_lines(domain, datetime.fromtimestamp(minute * 60, UTC), errors)
     raise ValueError(form)
 
 
@@ -119,24 +106,24 @@ def write_samples(path: Path, domain: str, start: datetime, end: datetime, *,
 
     Healthy minutes are aggregates of 20 requests / 0 errors; minutes in `down` are 100% errors
     (as aggregates or as 20 per-request lines, per `form`); `special` maps a minute to the exact
-    lines to write for it instead.
+    lines to write for it instead. (The shared generators write aggregates only: the per-request
+    form and the special minutes are these examples' own.)
     """
-    down = {m.astimezone(UTC) for m in down}
-    special = {m.astimezone(UTC): lines for m, lines in (special or {}).items()}
-    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    first, end_minute = minute_index(start), minute_index(end)
+    down = {minute_index(m) for m in down}
+    special = {minute_index(m): lines for m, lines in (special or {}).items()}
     for m in down | set(special):
-        assert start <= m < end, f"minute {m} outside the generated range"
-    with path.open("w", encoding="utf-8") as fh:
-        for minute in utc_minutes(start, end):
-            if minute in special:
-                lines = special[minute]
-            elif minute in down:
-                lines = down_minute_lines(domain, minute, form)
-            else:
-                lines = [aggregate_line(domain, minute, SAMPLES_PER_MINUTE, 0)]
-            for line in lines:
-                fh.write(json.dumps(line) + "\n")
-    return path
+        assert first <= m < end_minute, f"minute {iso_minute(m)} outside the generated range"
+    lines: list = []
+    for minute, requests, errors in month_minutes(start, end_minute - first, requests=SAMPLES_PER_MINUTE,
+                                                  down=[(m - first, m - first + 1) for m in down]):
+        if minute in special:
+            lines += special[minute]
+        elif errors:
+            lines += down_minute_lines(domain, minute, form)
+        else:
+            lines += aggregate_lines(domain, [(minute, requests, errors)])
+    return write_jsonl(path, lines)
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,9 +182,7 @@ def write_config(dirpath: Path, *, domains: list[dict], contracts: list[dict],
         lines += toml_table(f"regime.{name}", regime, array=False)
     text = "\n".join(lines)
     tomllib.loads(text)  # the test's own emitter must produce valid TOML
-    path = dirpath / "config.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
+    return support.write_config(dirpath, text)
 
 
 def contract_for(regime: str, cid: str, domain: str, **extra) -> dict:
@@ -519,7 +504,7 @@ EX5_MINUTE = datetime(2026, 11, 10, 1, 0, tzinfo=UTC)  # 10:00 JST
 
 
 def _agg(requests, errors):
-    return [aggregate_line(EX5_DOMAIN, EX5_MINUTE, requests, errors)]
+    return aggregate_lines(EX5_DOMAIN, [(minute_index(EX5_MINUTE), requests, errors)])
 
 
 def _reqs(*results):
