@@ -1,10 +1,12 @@
 """The daemon's HTTP listener: / (status page), /metrics, the JSON admin API under /api/v1/, and the
 monthly reports under /reports/ (an index, their files, and each month's credits as CSV).
 
-Handlers receive ApiServices, a narrow set of the daemon's parts, never the daemon itself. Reads
-are open; every change needs `Authorization: Bearer <token>` where the token comes from the
-environment variable named by [monitor] admin_token_env, compared in constant time. The token is
-never logged and never echoed."""
+Handlers receive ApiServices, a narrow set of the daemon's parts, never the daemon itself. Every
+change needs `Authorization: Bearer <token>` where the token comes from the environment variable
+named by [monitor] admin_token_env; reads need the read token ([monitor] read_token_env) or the
+admin token once a read token is set, except /metrics, /healthz, /readyz and the OpenAPI
+document. Tokens are compared in constant time, never logged and never echoed. Every body and
+query is checked against the OpenAPI document (monitor/openapi.py) before a handler reads it."""
 from __future__ import annotations
 
 import asyncio

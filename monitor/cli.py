@@ -8,6 +8,7 @@ import argparse
 import getpass
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -317,7 +318,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
             return 0
         try:
             written, _ = storage.replay_quarantined(args.id)
-        except SlamonError:
+        except (SlamonError, sqlite3.OperationalError):
             raise
         except Exception as exc:
             raise InputError(f"quarantined minute {args.id} still cannot be stored: {type(exc).__name__}: {exc}"
@@ -469,6 +470,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SlamonError as exc:
         print(f"slamon: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except sqlite3.OperationalError as exc:  # locked by another writer, full disk: not the user's mistake
+        print(f"slamon: error: the database cannot be used now: {exc}; nothing was changed", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -42,7 +42,7 @@ from reports.fields import (
 from reports.minutes import EXCLUSION_KINDS, Thresholds
 from reports.regimes import PLANS, Regime, builtin_regime_tables, builtin_regimes, parse_regime
 
-_MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_MONTH_RE = re.compile(r"^(19\d\d|[2-8]\d\d\d|9000)-(0[1-9]|1[0-2])$")  # years 1900-9000, as everywhere
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
 
 

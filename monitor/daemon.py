@@ -104,6 +104,10 @@ class Daemon:
     # --- reports and retention ---------------------------------------------------------------------
 
     async def reports_job(self) -> list[Path]:
+        if self.recorder.held:  # a month is not frozen while some of its minutes wait in memory
+            log.warning("monthly reports wait: minutes are held until storage can be written",
+                        extra={"held": len(self.recorder.held)})
+            return []
         config, now, timeout = self.config, now_utc(self.clock), self.max_timeout()
         written = await self.writer.run(lambda storage: self.publisher.write_due(storage, config, now, timeout))
         # the minutes being closed may go between the two
@@ -188,6 +192,7 @@ class Daemon:
         self.addresses = [(str(a[0]), int(a[1])) for a in runner.addresses]
         minute = current_minute(self.clock)
         self.recorder.start_observing(await self.writer.run(lambda storage: storage.partial_domains(minute)))
+        self.recorder.in_quarantine = await self.writer.run(lambda storage: storage.quarantine_count())
         self.probes.start(self.config, self._session)
         self.jobs.start()
         host, port = self.addresses[0] if self.addresses else host_port(self.config.monitor.listen)
@@ -210,7 +215,9 @@ class Daemon:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        flushed = await self.recorder.close(current_minute(self.clock), shutdown=True)
+        # the probes cancelled just now began up to max_timeout ago: their minutes are cut short too
+        cut_from = math.floor((self.clock.wall() - self.max_timeout()) / 60)
+        flushed = await self.recorder.close(current_minute(self.clock), partial_from=cut_from)
         if self.recorder.held:
             log.error("stopping with minutes that could not be written: they are lost",
                       extra={"minutes": len(self.recorder.held), "why": self.recorder.write_failure})

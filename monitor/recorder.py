@@ -221,11 +221,10 @@ class MinuteRecorder:
                                          "minute": m, "requests": requests, "errors": errors})
         self.now[d] = DomainNow(m, state, requests, errors)
 
-    async def close(self, through_minute: int, *, shutdown: bool = False) -> int:
+    async def close(self, through_minute: int, *, partial_from: int | None = None) -> int:
         """Write every open minute <= through_minute, once, and any minutes held from a failed
-        write. On `shutdown` the minute in progress is written as partial. Returns how many
-        rows were written."""
-        partial_from = current_minute(self.clock) if shutdown else None
+        write; minutes from `partial_from` on are written as partial (a shutdown cut them, or
+        the answers of their last probes). Returns how many rows were written."""
         return await self.write(self.take_closed(through_minute, partial_from=partial_from), through_minute)
 
     async def write(self, taken: list[ClosedMinute], through_minute: int) -> int:

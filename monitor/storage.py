@@ -355,11 +355,6 @@ class Storage:
             "SELECT d.name FROM probe_minutes p JOIN domains d ON d.id = p.domain_id "
             "WHERE p.minute = ? AND p.partial = 1", [minute]))
 
-    def partial_minutes(self, domain: str, start: int, end: int) -> set[int]:
-        return {minute for (minute,) in self.db.execute(
-            "SELECT p.minute FROM probe_minutes p JOIN domains d ON d.id = p.domain_id "
-            "WHERE d.name = ? AND p.minute >= ? AND p.minute < ? AND p.partial = 1", [domain, start, end])}
-
     # --- quarantine ----------------------------------------------------------------------
 
     def quarantine_minute(self, domain: str, minute: int, counts: Sequence[int], partial: bool, reason: str) -> int:

@@ -184,13 +184,16 @@ def calendar_date(value: Any, path: KeyPath, problems: Problems) -> date | None:
     if isinstance(value, datetime):
         problems.add(path, "expected a date (YYYY-MM-DD), not a date-time")
         return None
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
+    if isinstance(value, str) and len(value) <= 32:
         try:
-            return date.fromisoformat(value.strip())
+            value = date.fromisoformat(value.strip())
         except ValueError:
             pass
+    if isinstance(value, date):
+        if not FIRST_YEAR <= value.year <= LAST_YEAR:
+            problems.add(path, f"must be within the years {FIRST_YEAR}-{LAST_YEAR}, got {value.isoformat()}")
+            return None
+        return value
     problems.add(path, f"expected a date (YYYY-MM-DD), got {value!r}")
     return None
 

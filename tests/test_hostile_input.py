@@ -68,6 +68,7 @@ def test_a_deep_config_is_refused_by_the_real_process_too(tmp_path):
     (["claims", "add", "acme", "--period", "2026-11", "--filed-at", "0001-01-01T00:00:00+14:00"], "years"),
     (["notices", "add", "--contract", "acme", "--at", "9999-12-31T23:59:59-12:00"], "years"),
     (["quarantine", "replay", "1e3"], "expected a positive id"),
+    (["claims", "add", "acme", "--period", "0001-01", "--filed-at", "2026-12-01T00:00:00Z"], "expected YYYY-MM"),
 ])
 def test_bad_arguments_are_exit_2(tmp_path, slamon, args, needle):
     cfg = write_config(tmp_path, CONFIG)
