@@ -19,8 +19,8 @@ class StoredMinutes:
     """Reads stored minutes for many scopes at once.
 
     Over the range given at construction (the report periods and the first day before them) it
-    reads, once per (min_samples, threshold), only the minutes that are not up, and once the
-    hours with fewer rows than minutes; every other stored minute is up. Ranges outside it (the
+    reads, once per (min_samples, threshold), only the minutes that are not up, and the gaps of
+    the days that have some; every other stored minute is up. Ranges outside it (the
     history before a period, when an incident began more than a day before) are read on demand.
     So a scope's mapping holds just the minutes that matter, and absent minutes are up."""
 
@@ -28,7 +28,6 @@ class StoredMinutes:
         self.storage = storage
         self.start, self.end = start, end
         self._unhealthy: dict[Thresholds, dict[str, Rows]] = {}
-        self._hourly: dict[str, dict[int, int]] | None = None
         self._missing: dict[str, list[int]] = {}
         self._earliest: dict[str, int | None] = {}
 
@@ -50,20 +49,9 @@ class StoredMinutes:
         return self._unhealthy[thresholds]
 
     def _missing_minutes(self, domain: str) -> list[int]:
-        """Gaps are rare: only the hours with fewer rows than minutes are read minute by minute."""
+        """Gaps are rare: storage opens only the days with fewer minutes than a day has."""
         if domain not in self._missing:
-            if self._hourly is None:
-                self._hourly = self.storage.hourly_counts(self.start, self.end)
-            hours = self._hourly.get(domain, {})
-            missing: list[int] = []
-            for hour in range(self.start // 60, (self.end - 1) // 60 + 1):
-                lo, hi = max(self.start, hour * 60), min(self.end, hour * 60 + 60)
-                stored = hours.get(hour, 0)
-                if stored == 0:
-                    missing.extend(range(lo, hi))
-                elif stored < hi - lo:
-                    missing.extend(self.storage.missing_minutes(domain, lo, hi))
-            self._missing[domain] = missing
+            self._missing[domain] = self.storage.missing_minutes(domain, self.start, self.end)
         return self._missing[domain]
 
     def _domain_cut(self, domain: str, thresholds: Thresholds, start: int, end: int) -> tuple[Rows, set[int]]:
@@ -103,6 +91,6 @@ def build_reports(config: Config, storage: Storage, period_label: str, contract_
     start = min(p.start_minute for p in periods.values())
     end = max(p.end_minute for p in periods.values())
     if not storage.has_minutes(start, end):
-        raise InputError(f"no samples stored for {period_label} in {storage.path}: nothing to report "
+        raise InputError(f"no samples stored for {period_label} in {storage.where}: nothing to report "
                          f"(ingest samples with `slamon ingest` or run the daemon first)")
     return account_contracts(book, StoredMinutes(storage, start - HISTORY_STEP_MINUTES, end), periods, as_of)

@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import re
-import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +39,7 @@ from monitor.pages import reports_index_page, status_page
 from monitor.publisher import CREDIT_COLUMNS, credits_due, report_index
 from monitor.recorder import MinuteRecorder
 from monitor.samples import LineError, MinuteAccumulator, minute_of_instant, parse_sample
+from monitor.sql import UNAVAILABLE
 from monitor.storage import Storage, StorageError
 from monitor.writer import StorageWriter
 from reports.fields import Problems, timestamp
@@ -118,7 +118,7 @@ async def errors_and_auth(request: web.Request,
     except InputError as exc:
         log.info("request refused", extra={"method": request.method, "path": request.path[:200], "status": 400})
         return _error(400, str(exc))
-    except (sqlite3.OperationalError, StorageError) as exc:
+    except UNAVAILABLE + (StorageError,) as exc:
         # the database is full, locked or gone: nothing was acknowledged, the client may retry
         log.warning("request not served: storage unavailable", extra={"path": request.path[:200], "why": str(exc)})
         return _error(503, f"storage unavailable, retry later: {exc}")

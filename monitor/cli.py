@@ -8,7 +8,6 @@ import argparse
 import getpass
 import json
 import os
-import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from monitor.daemon import run_daemon
 from monitor.errors import ConfigError, InputError, Problem, SlamonError
 from monitor.ingest import ingest_source
 from monitor.runtime import LOG_FORMATS
+from monitor.sql import UNAVAILABLE
 from monitor.storage import Storage
 from reports.accounting import parse_period
 from reports.fields import Problems, path_str, timestamp
@@ -63,7 +63,7 @@ def _actor(args: argparse.Namespace) -> str:
 
 
 def _storage(config: Config, *, must_exist: bool = False) -> Storage:
-    return Storage(config.monitor.database, clock=SystemClock(), must_exist=must_exist)
+    return Storage(config.monitor.storage_target, clock=SystemClock(), must_exist=must_exist)
 
 
 def _raise_problems(problems: Problems, source: str) -> None:
@@ -299,7 +299,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
         raise InputError(f"{dest}: is a directory; name the file to write")
     with _storage(config, must_exist=True) as storage:
         pages = storage.backup_to(dest)
-    print(f"{dest}: backup of {config.monitor.database} ({pages} pages)")
+    print(f"{dest}: backup of {storage.where} ({pages} pages)")
     return 0
 
 
@@ -318,7 +318,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
             return 0
         try:
             written, _ = storage.replay_quarantined(args.id)
-        except (SlamonError, sqlite3.OperationalError):
+        except (SlamonError,) + UNAVAILABLE:
             raise
         except Exception as exc:
             raise InputError(f"quarantined minute {args.id} still cannot be stored: {type(exc).__name__}: {exc}"
@@ -470,7 +470,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SlamonError as exc:
         print(f"slamon: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except sqlite3.OperationalError as exc:  # locked by another writer, full disk: not the user's mistake
+    except UNAVAILABLE as exc:  # locked by another writer, full disk, server gone: not the user's mistake
         print(f"slamon: error: the database cannot be used now: {exc}; nothing was changed", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor.errors import ConfigError, Problem
+from monitor.sql import redact
 from probes import ProbeSpec
 from reports.contracts import (
     NOTICE_KINDS,
@@ -87,6 +88,13 @@ class MonitorSettings:
     # closed minutes kept in memory while the database cannot be written (disk full, locked)
     max_held_minutes: int = 200_000
     demo: DemoSettings | None = None
+    # [storage] url: a PostgreSQL URL, or a SQLite file given as sqlite:///PATH (None: `database`)
+    storage_url: str | None = None
+
+    @property
+    def storage_target(self) -> Path | str:
+        """What Storage opens: the PostgreSQL URL, else the SQLite file."""
+        return self.storage_url if self.storage_url is not None else self.database
 
 
 @dataclass(frozen=True)
@@ -526,6 +534,19 @@ def parse_config(text: str, path: Path) -> Config:
         demo = DemoSettings(demo_listen, every, fail_for, ratio or Fraction(1, 2))
     mon.finish()
     base = path.parent
+    storage_url: str | None = None
+    if top.has("storage"):
+        st = TableReader(top.raw("storage"), ("storage",), problems)
+        given = st.text("url", required=True)
+        st.finish()
+        if given is not None:
+            if len(given) > 2000 or not re.match(r"^(sqlite:///\S+|postgres(ql)?://\S*)$", given):
+                problems.add(("storage", "url"), "expected postgresql://USER@HOST:PORT/DATABASE or sqlite:///PATH, "
+                                                 f"got {redact(given[:200])!r}")
+            elif given.startswith("sqlite:///"):
+                database = given[len("sqlite:///"):]     # a SQLite URL is the `database` setting written as a URL
+            else:
+                storage_url = given
     settings = MonitorSettings(database=base / (database or "var/slamon.db"), listen=listen or "127.0.0.1:9464",
                                reports_dir=base / (reports_dir or "var/reports"), canaries=tuple(canaries),
                                max_concurrency=max_concurrency, probe_processes=probe_processes,
@@ -533,7 +554,8 @@ def parse_config(text: str, path: Path) -> Config:
                                read_token_env=read_env or "SLAMON_READ_TOKEN",
                                report_formats=formats, sample_retention_days=sample_days,
                                record_retention_days=record_days, demo=demo, max_held_minutes=max_held,
-                               min_coverage=min_coverage if min_coverage is not None else Fraction(9, 10))
+                               min_coverage=min_coverage if min_coverage is not None else Fraction(9, 10),
+                               storage_url=storage_url)
 
     # regimes: built-ins first, then the user's, which may extend them
     tables = builtin_regime_tables()

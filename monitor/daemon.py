@@ -53,7 +53,7 @@ class Daemon:
         self.clock: Clock = clock or SystemClock()
         self.config = config
         self.started_at = now_utc(self.clock)
-        self.storage = Storage(config.monitor.database, clock=self.clock, threaded=True)
+        self.storage = Storage(config.monitor.storage_target, clock=self.clock, threaded=True)
         self.writer = StorageWriter(self.storage)
         self.registry = CollectorRegistry()
         self.recorder = MinuteRecorder(self.clock, self.writer, thresholds_of(config), config.monitor.canaries,
@@ -150,7 +150,8 @@ class Daemon:
             log.error("config reload rejected; the running config stays",
                       extra={"problems": [str(p) for p in exc.problems]})
             return False
-        if new.monitor.database != self.config.monitor.database or new.monitor.listen != self.config.monitor.listen:
+        if (new.monitor.storage_target != self.config.monitor.storage_target
+                or new.monitor.listen != self.config.monitor.listen):
             log.warning("database and listen changes need a restart; other changes applied")
         await self.probes.stop()
         self.config = new
@@ -200,7 +201,7 @@ class Daemon:
         log.info("slamon running", extra={
             "status_page": f"{base}/", "metrics": f"{base}/metrics", "listen": self.config.monitor.listen,
             "domains": len(self.config.domains), "contracts": len(self.config.contracts),
-            "database": str(self.config.monitor.database)})
+            "database": self.storage.where})
         await self.refresh_month_to_date()
 
     async def stop(self) -> int:

@@ -37,7 +37,7 @@ class MonthToDate:
                 return result
         return None
 
-    def _compute(self, config: Config, database: Path, now: datetime) -> list[ContractResult]:
+    def _compute(self, config: Config, database: Path | str, now: datetime) -> list[ContractResult]:
         results: list[ContractResult] = []
         with Storage(database, clock=self.clock) as storage:  # its own connection: a worker thread
             labels: dict[str, list[str]] = {}
@@ -55,7 +55,7 @@ class MonthToDate:
         async with self._lock:
             try:
                 now = now_utc(self.clock)
-                self.results = await asyncio.to_thread(self._compute, config, config.monitor.database, now)
+                self.results = await asyncio.to_thread(self._compute, config, config.monitor.storage_target, now)
                 self.computed_at = now.isoformat()
             except Exception:
                 log.exception("month-to-date accounting failed")

@@ -22,9 +22,12 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import psycopg
+
 from monitor.canaries import CanaryHealth
 from monitor.clock import Clock, current_minute
 from monitor.samples import ERROR_OUTCOMES, Cell, MinuteAccumulator, outcome_index
+from monitor.sql import UNAVAILABLE
 from monitor.storage import Storage, StorageError
 from monitor.writer import StorageWriter
 from probes import OUTCOME_FAMILY, ProbeResult, ProbeSpec
@@ -87,7 +90,7 @@ class WriteOutcome:
 def transient(exc: BaseException) -> bool:
     """A failure of the database rather than of the row (full, locked, I/O, closed): worth
     retrying the same row later."""
-    return isinstance(exc, (sqlite3.OperationalError, sqlite3.InterfaceError, sqlite3.ProgrammingError,
+    return isinstance(exc, (*UNAVAILABLE, sqlite3.InterfaceError, sqlite3.ProgrammingError, psycopg.InterfaceError,
                             StorageError, OSError))
 
 

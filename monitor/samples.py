@@ -63,6 +63,14 @@ def minute_of_instant(moment: datetime) -> int:
     return (moment - EPOCH) // MINUTE
 
 
+def parse_aggregate_minute(text: object) -> int:
+    """A per-minute aggregate's "minute" (an RFC 3339 whole minute) -> its epoch minute."""
+    moment = parse_instant(text, "minute")
+    if moment.second or moment.microsecond:
+        raise LineError(f"minute must be a whole minute: {text!r}")
+    return minute_of_instant(moment)
+
+
 class MinuteAccumulator:
     """Counts per (domain, minute): [requests, errors, ok, client_error, server_error, timeout,
     connect_error, tls_error, dns_error, monitor_error]. `requests` counts what the error rate's
@@ -115,10 +123,7 @@ def parse_sample(obj: object, known: Mapping[str, object], minute_cache: dict[st
         text = obj["minute"]
         minute = minute_cache.get(text) if minute_cache is not None and isinstance(text, str) else None
         if minute is None:
-            moment = parse_instant(text, "minute")
-            if moment.second or moment.microsecond:
-                raise LineError(f"minute must be a whole minute: {text!r}")
-            minute = minute_of_instant(moment)
+            minute = parse_aggregate_minute(text)
             if minute_cache is not None:
                 minute_cache[text] = minute
         requests, errors = obj.get("requests"), obj.get("errors")

@@ -9,20 +9,22 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import sqlite_utils
 
 from monitor.clock import Clock, SystemClock, now_utc
 from monitor.errors import InputError, SlamonError
-from probes import OUTCOMES
+from monitor.minute_store import BLOCK_MINUTES, COUNT_COLUMNS, DayBlock, day_of
+from monitor.sql import Database, PostgresDatabase, SqliteDatabase, redact, sqlite_path
 from reports.contracts import Claim, Notice, Window
 
-COUNT_COLUMNS = ("requests", "errors") + OUTCOMES
 Row = dict[str, Any]
 
 
@@ -32,9 +34,14 @@ class StorageError(SlamonError):
 
 @dataclass(frozen=True)
 class Migration:
+    """One step of the schema. `apply` changes a SQLite database; `postgresql` a PostgreSQL one,
+    or None where PostgreSQL's first step already holds it (PostgreSQL support began at
+    version 6, whose step creates the whole schema of that version)."""
+
     version: int
     name: str
     apply: Callable[[sqlite_utils.Database], None]
+    postgresql: Callable[[PostgresDatabase], None] | None = None
 
 
 def _m001_initial(db: sqlite_utils.Database) -> None:
@@ -197,6 +204,144 @@ def _m005_ledgers_partial_quarantine(db: sqlite_utils.Database) -> None:
     """)
 
 
+def _m006_minute_blocks(db: sqlite_utils.Database) -> None:
+    """Minutes move from one row each to one block per domain and UTC day (monitor/minute_store.py),
+    with the daemon's markers (probed, partial) inside the blocks."""
+    db.executescript("""
+    CREATE TABLE minute_blocks (
+        domain_id INTEGER NOT NULL REFERENCES domains(id),
+        vantage TEXT NOT NULL DEFAULT '',          -- where the minutes were seen from ('' = this machine)
+        day INTEGER NOT NULL,                      -- UTC epoch minutes // 1440
+        present INTEGER NOT NULL,                  -- minutes stored
+        first_minute INTEGER,                      -- the first of them
+        min_requests INTEGER NOT NULL,             -- the fewest requests of a stored minute
+        max_err_num INTEGER NOT NULL,              -- the worst error ratio of a stored minute, as
+        max_err_den INTEGER NOT NULL,              --   errors / requests (0 / 1 when none)
+        data BLOB NOT NULL,                        -- the day's columns, compressed
+        PRIMARY KEY (domain_id, vantage, day)
+    );
+    CREATE INDEX minute_blocks_day ON minute_blocks (day);
+    """)
+    blocks: dict[tuple[int, int], DayBlock] = {}
+    columns = ", ".join(f"m.{c}" for c in COUNT_COLUMNS)
+
+    def flush() -> None:
+        rows = []
+        for (domain_id, day), block in blocks.items():
+            summary = block.summary()
+            rows.append([domain_id, day, summary.present, summary.first_minute, summary.min_requests,
+                         summary.max_err_num, summary.max_err_den, block.encode()])
+        db.conn.executemany("INSERT INTO minute_blocks (domain_id, vantage, day, present, first_minute, min_requests, "
+                            "max_err_num, max_err_den, data) VALUES (?, '', ?, ?, ?, ?, ?, ?, ?)", rows)
+        blocks.clear()
+
+    cursor = db.execute(f"SELECT m.domain_id, m.minute, {columns}, p.partial FROM minute_counts m LEFT JOIN "
+                        f"probe_minutes p ON p.domain_id = m.domain_id AND p.minute = m.minute "
+                        f"ORDER BY m.domain_id, m.minute")
+    current: tuple[int, int] | None = None
+    for row in cursor:
+        key = (row[0], day_of(row[1]))
+        if key != current and len(blocks) >= 1000:
+            flush()
+        current = key
+        block = blocks.get(key) or blocks.setdefault(key, DayBlock(key[1]))
+        i = block.offset(row[1])
+        block.add(i, row[2:-1])
+        if row[-1] is not None:
+            block.mark_probed(i, bool(row[-1]))
+    # markers of minutes without counts (a probe minute whose row retention dropped) are moot
+    flush()
+    db.executescript("DROP TABLE probe_minutes; DROP TABLE minute_counts;")
+
+
+def _pg_append_only(table: str, what: str) -> str:
+    return f"""
+    CREATE FUNCTION {table}_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION '{what}'; END $$;
+    CREATE TRIGGER {table}_no_update BEFORE UPDATE OR DELETE OR TRUNCATE ON {table}
+        FOR EACH STATEMENT EXECUTE FUNCTION {table}_refuse();
+    """
+
+
+def _pg_ledger(table: str, key: str, clash: str) -> str:
+    """UPDATE, DELETE and TRUNCATE refused, and an INSERT refused unless it chains to the last
+    row (an INSERT ... ON CONFLICT DO UPDATE is an UPDATE: refused)."""
+    return _pg_append_only(table, f"{table} is append-only: rows are never changed or removed") + f"""
+    CREATE FUNCTION {table}_chained() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE last_hash TEXT;
+        BEGIN
+            IF {clash} THEN RAISE EXCEPTION '{table} is append-only: a row is never replaced'; END IF;
+            SELECT row_hash INTO last_hash FROM {table} ORDER BY {key} DESC LIMIT 1;
+            IF NEW.row_hash IS NULL OR NEW.prev_hash IS DISTINCT FROM COALESCE(last_hash, '{GENESIS}') THEN
+                RAISE EXCEPTION '{table} is chained: prev_hash must be the last row''s hash';
+            END IF;
+            RETURN NEW;
+        END $$;
+    CREATE TRIGGER {table}_chained BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION {table}_chained();
+    """
+
+
+def _pg_schema(db: PostgresDatabase) -> None:
+    """The schema of version 6 in PostgreSQL, in one step."""
+    db.executescript("""
+    CREATE TABLE domains (id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+    CREATE TABLE minute_blocks (
+        domain_id BIGINT NOT NULL REFERENCES domains(id), vantage TEXT NOT NULL DEFAULT '', day INTEGER NOT NULL,
+        present INTEGER NOT NULL, first_minute BIGINT, min_requests BIGINT NOT NULL,
+        max_err_num BIGINT NOT NULL, max_err_den BIGINT NOT NULL, data BYTEA NOT NULL,
+        PRIMARY KEY (domain_id, vantage, day)
+    );
+    CREATE INDEX minute_blocks_day ON minute_blocks (day);
+    CREATE TABLE ingested_sources (
+        digest TEXT PRIMARY KEY, name TEXT NOT NULL, lines BIGINT NOT NULL, loaded BIGINT NOT NULL,
+        rejected BIGINT NOT NULL, domain_minutes BIGINT NOT NULL, ingested_at TEXT NOT NULL
+    );
+    CREATE TABLE windows (
+        id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, kind TEXT NOT NULL, domains TEXT NOT NULL,
+        contracts TEXT NOT NULL, start TEXT NOT NULL, "end" TEXT, announced_at TEXT, reason TEXT NOT NULL,
+        created_at TEXT NOT NULL, created_by TEXT NOT NULL, announced_end TEXT
+    );
+    CREATE TABLE notices (
+        id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, contract TEXT NOT NULL, domain TEXT,
+        at TEXT NOT NULL, kind TEXT NOT NULL, note TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL
+    );
+    CREATE TABLE audit_log (
+        id BIGINT PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+        entity TEXT NOT NULL, entity_id TEXT NOT NULL, before TEXT, after TEXT, reason TEXT NOT NULL,
+        prev_hash TEXT, row_hash TEXT
+    );
+    CREATE TABLE written_reports (
+        contract TEXT NOT NULL, period TEXT NOT NULL, format TEXT NOT NULL, path TEXT NOT NULL,
+        sha256 TEXT NOT NULL, written_at TEXT NOT NULL, PRIMARY KEY (contract, period, format)
+    );
+    CREATE TABLE report_revisions (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
+        contract TEXT NOT NULL, period TEXT NOT NULL, revision INTEGER NOT NULL,
+        evidence_digest TEXT NOT NULL, credit_amount TEXT NOT NULL, currency TEXT NOT NULL,
+        written_at TEXT NOT NULL, diff TEXT NOT NULL DEFAULT '[]',
+        evidence TEXT NOT NULL, report TEXT NOT NULL, files TEXT NOT NULL DEFAULT '{}',
+        prev_hash TEXT, row_hash TEXT, PRIMARY KEY (contract, period, revision)
+    );
+    CREATE TABLE claims (
+        id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, contract TEXT NOT NULL, period TEXT NOT NULL,
+        filed_at TEXT NOT NULL, reference TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL, corrects TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX claims_contract_period ON claims (contract, period);
+    CREATE TABLE quarantined_minutes (
+        id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, domain TEXT NOT NULL, minute BIGINT NOT NULL,
+        counts TEXT NOT NULL, partial INTEGER NOT NULL, reason TEXT NOT NULL, quarantined_at TEXT NOT NULL,
+        replayed_at TEXT
+    );
+    """)
+    db.executescript(_pg_append_only("claims", "claims are records: they are not changed or removed"))
+    db.executescript(_pg_ledger("audit_log", "id", "EXISTS (SELECT 1 FROM audit_log WHERE id >= NEW.id)"))
+    db.executescript(_pg_ledger("report_revisions", "seq",
+                                "EXISTS (SELECT 1 FROM report_revisions WHERE contract = NEW.contract AND "
+                                "period = NEW.period AND revision = NEW.revision)"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema: minute counts, sources, windows, notices, audit log", _m001_initial),
     Migration(2, "daemon: closed probe minutes, written monthly reports", _m002_daemon),
@@ -204,6 +349,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "claims for compensation", _m004_claims),
     Migration(5, "hash-chained audit log and report ledger, partial minutes, quarantine",
               _m005_ledgers_partial_quarantine),
+    Migration(6, "compact minute store: one block per domain and UTC day", _m006_minute_blocks, _pg_schema),
 )
 
 
@@ -217,10 +363,11 @@ def _contract_period_filter(contract: str | None, period: str | None) -> tuple[s
     return " AND ".join(clauses), args
 
 
-def _inserted_id(cursor: sqlite3.Cursor) -> int:
-    row_id = cursor.lastrowid
-    assert row_id is not None  # an INSERT into a table with an INTEGER PRIMARY KEY
-    return row_id
+def _inserted_id(cursor: Any) -> int:
+    """The id an `INSERT ... RETURNING id` made. The cursor is read to its end: SQLite finishes
+    (and, outside a transaction, commits) the statement only then."""
+    rows = cursor.fetchall()
+    return int(rows[0][0])
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -230,25 +377,58 @@ def _iso(moment: datetime | None) -> str | None:
 class Storage:
     """One connection; the process that holds it is the database's writer."""
 
-    def __init__(self, path: str | Path, *, clock: Clock | None = None, must_exist: bool = False,
+    def __init__(self, target: str | Path, *, clock: Clock | None = None, must_exist: bool = False,
                  threaded: bool = False):
-        """`threaded`: the connection may be used from worker threads, one at a time (the
-        daemon serialises its database work behind one lock). `clock` stamps the rows written."""
-        self.path = Path(path)
+        """`target`: a SQLite file (a path or sqlite:///PATH) or a PostgreSQL URL. `threaded`:
+        the connection may be used from worker threads, one at a time (the daemon serialises its
+        database work behind one lock). `clock` stamps the rows written."""
         self.clock: Clock = clock or SystemClock()
-        if must_exist and not self.path.exists():
-            raise InputError(f"no database at {self.path}: ingest samples or run the daemon first")
+        file = sqlite_path(target)
+        self.path: Path | None = file
+        self.where = str(file) if file is not None else redact(str(target))
+        if file is not None and must_exist and not file.exists():
+            raise InputError(f"no database at {file}: ingest samples or run the daemon first")
+        self.db: Database
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite_utils.Database(sqlite3.connect(str(self.path), check_same_thread=not threaded))
-            self.db.execute("PRAGMA busy_timeout = 10000")
-            self.db.enable_wal()
-            self.db.execute("PRAGMA synchronous = NORMAL")
-            self.db.execute("PRAGMA foreign_keys = ON")
+            if file is not None:
+                file.parent.mkdir(parents=True, exist_ok=True)
+                sqlite = SqliteDatabase(file, threaded=threaded)
+                sqlite.execute("PRAGMA busy_timeout = 10000")
+                sqlite.enable_wal()
+                sqlite.execute("PRAGMA synchronous = NORMAL")
+                sqlite.execute("PRAGMA foreign_keys = ON")
+                self.db = sqlite
+            else:
+                self.db = PostgresDatabase(str(target))
+        except (sqlite3.DatabaseError, psycopg.Error, OSError) as exc:
+            raise StorageError(f"cannot open database {self.where}: {str(exc).strip()}") from None
+        try:
             self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise StorageError(f"cannot open database {self.path}: {exc}") from None
+        except (sqlite3.DatabaseError, psycopg.Error) as exc:
+            self.db.close()
+            raise StorageError(f"cannot open database {self.where}: {str(exc).strip()}") from None
         self._domain_ids: dict[str, int] = {}
+
+    def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """The first column of the first row of a query that always returns one."""
+        row = self.db.execute(sql, params).fetchone()
+        assert row is not None  # an aggregate, or a row this transaction just wrote
+        return row[0]
+
+    @property
+    def postgresql(self) -> bool:
+        return self.db.dialect == "postgresql"
+
+    def _ledger_key(self, table: str) -> str:
+        """What orders a ledger's rows: audit_log's id; report_revisions' insertion order."""
+        key = LEDGERS[table][0]
+        return "seq" if key == "rowid" and self.postgresql else key
+
+    def _lock(self, table: str) -> None:
+        """Serialise appends to a chained table across PostgreSQL connections (other daemons);
+        SQLite's one writer does that already."""
+        if self.postgresql:
+            self.db.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
 
     def _now(self) -> str:
         return now_utc(self.clock).isoformat()
@@ -267,22 +447,31 @@ class Storage:
     def _migrate(self) -> None:
         self.db.execute("CREATE TABLE IF NOT EXISTS _migrations (version INTEGER PRIMARY KEY, name TEXT, "
                         "applied_at TEXT)")
-        applied = {row[0] for row in self.db.execute("SELECT version FROM _migrations").fetchall()}
-        newest = max(m.version for m in MIGRATIONS)
-        if applied and max(applied) > newest:
-            raise StorageError(f"{self.path} has schema version {max(applied)}, newer than this slamon "
-                               f"({newest}): upgrade slamon")
-        for migration in MIGRATIONS:
-            if migration.version in applied:
-                continue
-            with self.db.atomic():
-                migration.apply(self.db)
-                self.db.execute("INSERT INTO _migrations VALUES (?, ?, ?)",
-                                [migration.version, migration.name, self._now()])
+        with self.db.atomic():
+            self._lock("_migrations")   # two daemons starting on one PostgreSQL: one migrates
+            applied = {row[0] for row in self.db.execute("SELECT version FROM _migrations").fetchall()}
+            newest = max(m.version for m in MIGRATIONS)
+            if applied and max(applied) > newest:
+                raise StorageError(f"{self.where} has schema version {max(applied)}, newer than this slamon "
+                                   f"({newest}): upgrade slamon")
+            for migration in MIGRATIONS:
+                if migration.version in applied:
+                    continue
+                with self.db.atomic():
+                    if isinstance(self.db, PostgresDatabase):
+                        if migration.postgresql is not None:
+                            migration.postgresql(self.db)
+                    else:
+                        migration.apply(self.db)
+                    self.db.execute("INSERT INTO _migrations VALUES (?, ?, ?)",
+                                    [migration.version, migration.name, self._now()])
 
     def backup_to(self, dest: Path) -> int:
         """Copy the database into `dest` with SQLite's online backup (a consistent snapshot even
         while another process writes); returns the pages copied."""
+        if not isinstance(self.db, SqliteDatabase):
+            raise StorageError("slamon backup copies SQLite databases; back PostgreSQL up with pg_dump, or "
+                               "copy it to a SQLite file with `slamon storage copy`")
         partial = dest.with_name(dest.name + ".partial")
         partial.unlink(missing_ok=True)
         try:
@@ -299,7 +488,7 @@ class Storage:
         return pages
 
     def schema_version(self) -> int:
-        version: int = self.db.execute("SELECT MAX(version) FROM _migrations").fetchone()[0]
+        version: int = self._scalar("SELECT MAX(version) FROM _migrations")
         return version
 
     # --- minute counts --------------------------------------------------------------------
@@ -309,23 +498,79 @@ class Storage:
         result = {}
         for name in names:
             if name not in self._domain_ids:
-                self.db.execute("INSERT OR IGNORE INTO domains (name) VALUES (?)", [name])
-                self._domain_ids[name] = self.db.execute("SELECT id FROM domains WHERE name = ?",
-                                                         [name]).fetchone()[0]
+                self.db.execute("INSERT INTO domains (name) VALUES (?) ON CONFLICT (name) DO NOTHING", [name])
+                self._domain_ids[name] = int(self._scalar("SELECT id FROM domains WHERE name = ?", [name]))
             result[name] = self._domain_ids[name]
         return result
 
     def known_domain_ids(self) -> dict[str, int]:
         return {name: id_ for id_, name in self.db.execute("SELECT id, name FROM domains").fetchall()}
 
+    # Minutes live in day blocks (monitor/minute_store.py): every read and write below goes
+    # through them. A write loads the blocks it touches, changes them and saves them in the
+    # caller's transaction.
+
+    def _blocks(self, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], DayBlock]:
+        """The stored blocks of (domain_id, day) keys; absent ones are empty blocks."""
+        wanted: dict[int, set[int]] = {}
+        for domain_id, day in keys:
+            wanted.setdefault(domain_id, set()).add(day)
+        found: dict[tuple[int, int], DayBlock] = {}
+        lock = ""
+        if self.postgresql:
+            # other daemons may write the same blocks: each is read, changed and saved under a
+            # row lock (an empty block is put in place first, so there is a row to lock)
+            empty = DayBlock(0).encode()
+            self.db.executemany("INSERT INTO minute_blocks (domain_id, vantage, day, present, first_minute, "
+                                "min_requests, max_err_num, max_err_den, data) VALUES (?, '', ?, 0, NULL, 0, 0, 1, ?) "
+                                "ON CONFLICT (domain_id, vantage, day) DO NOTHING",
+                                [(d, day, empty) for d, days in wanted.items() for day in sorted(days)])
+            lock = " ORDER BY day FOR UPDATE"
+        for domain_id, days in wanted.items():
+            lo, hi = min(days), max(days)
+            for day, data in self.db.execute(
+                    "SELECT day, data FROM minute_blocks WHERE domain_id = ? AND vantage = '' AND day >= ? "
+                    "AND day <= ?" + lock, [domain_id, lo, hi]):
+                if day in days:
+                    found[(domain_id, day)] = DayBlock.decode(day, data)
+            for day in days:
+                found.setdefault((domain_id, day), DayBlock(day))
+        return found
+
+    def _save_blocks(self, blocks: Mapping[tuple[int, int], DayBlock]) -> None:
+        rows = []
+        for (domain_id, day), block in blocks.items():
+            summary = block.summary()
+            rows.append([domain_id, day, summary.present, summary.first_minute, summary.min_requests,
+                         summary.max_err_num, summary.max_err_den, block.encode()])
+        self.db.executemany(
+            "INSERT INTO minute_blocks (domain_id, vantage, day, present, first_minute, min_requests, max_err_num, "
+            "max_err_den, data) VALUES (?, '', ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (domain_id, vantage, day) DO UPDATE "
+            "SET present = excluded.present, first_minute = excluded.first_minute, "
+            "min_requests = excluded.min_requests, max_err_num = excluded.max_err_num, "
+            "max_err_den = excluded.max_err_den, data = excluded.data", rows)
+
     def add_minute_counts(self, rows: Iterable[Sequence[int]]) -> None:
         """Add (domain_id, minute, requests, errors, *per-outcome counts) to what is stored."""
-        columns = ", ".join(COUNT_COLUMNS)
-        marks = ", ".join("?" for _ in range(len(COUNT_COLUMNS) + 2))
-        updates = ", ".join(f"{c} = {c} + excluded.{c}" for c in COUNT_COLUMNS)
-        self.db.conn.executemany(
-            f"INSERT INTO minute_counts (domain_id, minute, {columns}) VALUES ({marks}) "
-            f"ON CONFLICT (domain_id, minute) DO UPDATE SET {updates}", rows)
+        rows = list(rows)
+        if not rows:
+            return
+        with self.db.atomic():
+            blocks = self._blocks({(row[0], day_of(row[1])) for row in rows})
+            for row in rows:
+                block = blocks[(row[0], day_of(row[1]))]
+                block.add(block.offset(row[1]), row[2:])
+            self._save_blocks(blocks)
+
+    def add_day_columns(self, domain_id: int, day: int, present: Sequence[int], columns: Sequence[Sequence[int]]
+                        ) -> None:
+        """Add a whole day's counts at once (bulk ingest): `present` lists the offsets stored,
+        `columns` one sequence of 1,440 counts per count column."""
+        blocks = self._blocks([(domain_id, day)])
+        block = blocks[(domain_id, day)]
+        for i in present:
+            block.add(i, [col[i] for col in columns])
+        self._save_blocks(blocks)
 
     def close_probe_minutes(self, rows: Iterable[Sequence[int]], *, partial: bool = False) -> tuple[int, int]:
         """Store minutes the daemon observed, each (domain, minute) at most once ever: a restart
@@ -333,41 +578,44 @@ class Storage:
         (cut by shutdown) takes the counts of the rest of it once more, from a daemon restarted
         within it, and is complete after that unless this write is `partial` too. Returns
         (written, skipped)."""
+        rows = list(rows)
         written = skipped = 0
-        flag = 1 if partial else 0
         with self.db.atomic():
+            blocks = self._blocks({(row[0], day_of(row[1])) for row in rows})
             for row in rows:
-                cursor = self.db.conn.execute("INSERT OR IGNORE INTO probe_minutes (domain_id, minute, partial) "
-                                              "VALUES (?, ?, ?)", [row[0], row[1], flag])
-                if cursor.rowcount != 1:
-                    cursor = self.db.conn.execute("UPDATE probe_minutes SET partial = ? WHERE domain_id = ? "
-                                                  "AND minute = ? AND partial = 1", [flag, row[0], row[1]])
-                if cursor.rowcount == 1:
-                    self.add_minute_counts([row])
-                    written += 1
-                else:
+                block = blocks[(row[0], day_of(row[1]))]
+                i = block.offset(row[1])
+                if block.is_probed(i) and not block.is_partial(i):
                     skipped += 1
+                    continue
+                block.add(i, row[2:])
+                block.mark_probed(i, partial)
+                written += 1
+            self._save_blocks(blocks)
         return written, skipped
 
     def partial_domains(self, minute: int) -> frozenset[str]:
         """Domains whose `minute` is stored as partial (a shutdown cut it)."""
-        return frozenset(name for (name,) in self.db.execute(
-            "SELECT d.name FROM probe_minutes p JOIN domains d ON d.id = p.domain_id "
-            "WHERE p.minute = ? AND p.partial = 1", [minute]))
+        return frozenset(name for name, block, _, _ in self._domain_blocks(minute, minute + 1, where="b.present > 0")
+                         if block.is_partial(block.offset(minute)))
+
+    def _stored_block(self, domain_id: int, day: int) -> DayBlock | None:
+        row = self.db.execute("SELECT data FROM minute_blocks WHERE domain_id = ? AND vantage = '' AND day = ?",
+                              [domain_id, day]).fetchone()
+        return DayBlock.decode(day, row[0]) if row else None
 
     # --- quarantine ----------------------------------------------------------------------
 
     def quarantine_minute(self, domain: str, minute: int, counts: Sequence[int], partial: bool, reason: str) -> int:
         cursor = self.db.execute(
             "INSERT INTO quarantined_minutes (domain, minute, counts, partial, reason, quarantined_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
             [domain, minute, json.dumps(dict(zip(COUNT_COLUMNS, (str(c) for c in counts), strict=True))),
              int(partial), reason, self._now()])
         return _inserted_id(cursor)
 
     def quarantine_count(self) -> int:
-        count: int = self.db.execute("SELECT COUNT(*) FROM quarantined_minutes WHERE replayed_at IS NULL"
-                                     ).fetchone()[0]
+        count: int = self._scalar("SELECT COUNT(*) FROM quarantined_minutes WHERE replayed_at IS NULL")
         return count
 
     def quarantined(self, *, include_replayed: bool = False) -> list[Row]:
@@ -450,6 +698,7 @@ class Storage:
                   json.dumps(list(diff), ensure_ascii=False), evidence, report,
                   json.dumps(files, sort_keys=True, ensure_ascii=False)]
         with self.db.atomic():
+            self._lock("report_revisions")
             prev = self._last_hash("report_revisions")
             self.db.execute(f"INSERT INTO report_revisions ({', '.join(self._REVISION_KEYS)}, prev_hash, row_hash) "
                             f"VALUES ({', '.join('?' for _ in self._REVISION_KEYS)}, ?, ?)",
@@ -464,10 +713,25 @@ class Storage:
         return [dict(zip(keys, row, strict=True)) for row in cursor]
 
     def drop_minutes_before(self, minute: int) -> int:
-        """Retention: minute aggregates older than the record retention period."""
+        """Retention: minutes older than the record retention period. Returns how many went."""
+        first_kept_day = day_of(minute)
         with self.db.atomic():
-            self.db.execute("DELETE FROM probe_minutes WHERE minute < ?", [minute])
-            return self.db.execute("DELETE FROM minute_counts WHERE minute < ?", [minute]).rowcount
+            dropped = int(self._scalar("SELECT COALESCE(SUM(present), 0) FROM minute_blocks WHERE day < ?",
+                                       [first_kept_day]))
+            self.db.execute("DELETE FROM minute_blocks WHERE day < ?", [first_kept_day])
+            cut = minute - first_kept_day * BLOCK_MINUTES
+            if cut:
+                blocks = {}
+                for domain_id, data in self.db.execute("SELECT domain_id, data FROM minute_blocks WHERE day = ?",
+                                                       [first_kept_day]).fetchall():
+                    block = DayBlock.decode(first_kept_day, data)
+                    before = sum(1 for i in block.present_offsets() if i < cut)
+                    if before:
+                        block.clear_before(cut)
+                        blocks[(domain_id, first_kept_day)] = block
+                        dropped += before
+                self._save_blocks(blocks)
+        return dropped
 
     def source_ingested(self, digest: str) -> Row | None:
         row = self.db.execute("SELECT name, ingested_at FROM ingested_sources WHERE digest = ?", [digest]).fetchone()
@@ -478,88 +742,125 @@ class Storage:
         self.db.execute("INSERT INTO ingested_sources VALUES (?, ?, ?, ?, ?, ?, ?)",
                         [digest, name, lines, loaded, rejected, domain_minutes, self._now()])
 
+    def _domain_blocks(self, start: int, end: int, domains: Sequence[str] | None = None,
+                       where: str = "", args: Sequence[object] = ()) -> Iterator[tuple[str, DayBlock, int, int]]:
+        """(domain, block, lo, hi) of the stored blocks overlapping [start, end) (every domain's,
+        or the named ones'), with the block's offsets [lo, hi) inside the range; `where` narrows
+        the blocks opened by their summary columns."""
+        sql = ("SELECT d.name, b.day, b.data FROM minute_blocks b JOIN domains d ON d.id = b.domain_id "
+               "WHERE b.vantage = '' AND b.day >= ? AND b.day <= ?")
+        params: list[object] = [day_of(start), day_of(end - 1)]
+        if domains is not None:
+            sql += f" AND d.name IN ({', '.join('?' for _ in domains)})" if domains else " AND 1 = 0"
+            params += list(domains)
+        if where:
+            sql += f" AND {where}"
+            params += list(args)
+        for name, day, data in self.db.execute(sql, params):
+            first = day * BLOCK_MINUTES
+            yield name, DayBlock.decode(day, data), max(0, start - first), min(BLOCK_MINUTES, end - first)
+
     def has_minutes(self, start: int, end: int) -> bool:
-        return self.db.execute("SELECT 1 FROM minute_counts WHERE minute >= ? AND minute < ? LIMIT 1",
-                               [start, end]).fetchone() is not None
+        if end <= start:
+            return False
+        for _, block, lo, hi in self._domain_blocks(start, end, where="b.present > 0"):
+            if any(lo <= i < hi for i in block.present_offsets()):
+                return True
+        return False
 
     def unhealthy_minutes(self, start: int, end: int, min_samples: int, num: int, den: int,
                           domains: Sequence[str] | None = None) -> Iterator[tuple[str, int, int, int]]:
         """(domain, minute, requests, errors) of stored minutes that are not up under
         (min_samples, num/den): too few samples or an error rate strictly above num/den; of
-        every domain, or of the named ones."""
-        sql = ("SELECT d.name, m.minute, m.requests, m.errors FROM minute_counts m JOIN domains d "
-               "ON d.id = m.domain_id WHERE m.minute >= ? AND m.minute < ? "
-               "AND (m.requests < ? OR m.errors * ? > ? * m.requests)")
-        args: list[object] = [start, end, min_samples, den, num]
-        if domains is not None:
-            sql += " AND d.name IN (SELECT value FROM json_each(?))"
-            args.append(json.dumps(list(domains)))
-        return self.db.execute(sql, args)
+        every domain, or of the named ones. Days whose summary says every minute was up are
+        not opened."""
+        if end <= start:
+            return
+        threshold = Fraction(num, den)
+        skip = "NOT (b.present = ? AND b.min_requests >= ? AND b.max_err_num * ? <= ? * b.max_err_den)"
+        for name, block, lo, hi in self._domain_blocks(start, end, domains, skip,
+                                                       [BLOCK_MINUTES, min_samples, den, num]):
+            first = block.day * BLOCK_MINUTES
+            for i, requests, errors in block.unhealthy(lo, hi, min_samples, threshold):
+                yield name, first + i, requests, errors
 
     def first_minute(self, domain: str) -> int | None:
         """The earliest stored minute of a domain."""
-        row = self.db.execute("SELECT MIN(m.minute) FROM minute_counts m JOIN domains d ON d.id = m.domain_id "
-                              "WHERE d.name = ?", [domain]).fetchone()
+        row = self.db.execute("SELECT MIN(b.first_minute) FROM minute_blocks b JOIN domains d ON d.id = b.domain_id "
+                              "WHERE d.name = ? AND b.present > 0", [domain]).fetchone()
         first: int | None = row[0] if row else None
         return first
 
-    def hourly_counts(self, start: int, end: int) -> dict[str, dict[int, int]]:
-        """Stored minutes per domain and hour (minute // 60) in [start, end): gaps are found by
-        reading minute by minute only the hours that come up short."""
-        result: dict[str, dict[int, int]] = {}
-        for name, hour, count in self.db.execute(
-                "SELECT d.name, m.minute / 60 AS hour, COUNT(*) FROM minute_counts m JOIN domains d "
-                "ON d.id = m.domain_id WHERE m.minute >= ? AND m.minute < ? GROUP BY m.domain_id, hour",
-                [start, end]):
-            result.setdefault(name, {})[hour] = count
-        return result
-
     def missing_minutes(self, domain: str, start: int, end: int) -> list[int]:
-        """The minutes of [start, end) with no row for the domain, in order."""
-        present = self.db.execute(
-            "SELECT m.minute FROM minute_counts m JOIN domains d ON d.id = m.domain_id "
-            "WHERE d.name = ? AND m.minute >= ? AND m.minute < ? ORDER BY m.minute", [domain, start, end])
+        """The minutes of [start, end) with nothing stored for the domain, in order. Full days
+        are not opened."""
+        if end <= start:
+            return []
+        covered: dict[int, list[int]] = {}   # day -> missing offsets, for the days with a block
+        for _, block, lo, hi in self._domain_blocks(start, end, [domain], "b.present < ?", [BLOCK_MINUTES]):
+            covered[block.day] = block.missing_offsets(lo, hi)
+        full = {day for (day,) in self.db.execute(
+            "SELECT b.day FROM minute_blocks b JOIN domains d ON d.id = b.domain_id WHERE d.name = ? AND "
+            "b.vantage = '' AND b.day >= ? AND b.day <= ? AND b.present = ?",
+            [domain, day_of(start), day_of(end - 1), BLOCK_MINUTES])}
         missing: list[int] = []
-        expected = start
-        for (minute,) in present:
-            if minute != expected:
-                missing.extend(range(expected, minute))
-            expected = minute + 1
-        missing.extend(range(expected, end))
+        for day in range(day_of(start), day_of(end - 1) + 1):
+            first = day * BLOCK_MINUTES
+            if day in full:
+                continue
+            if day in covered:
+                missing.extend(first + i for i in covered[day])
+            else:
+                missing.extend(range(max(start, first), min(end, first + BLOCK_MINUTES)))
         return missing
 
     def counts_at(self, domain: str, minutes: Sequence[int]) -> dict[int, tuple[int, int]]:
+        """(requests, errors) of the stored minutes among `minutes`."""
         if not minutes:
             return {}
-        rows = self.db.execute(
-            "SELECT m.minute, m.requests, m.errors FROM minute_counts m JOIN domains d ON d.id = m.domain_id "
-            "WHERE d.name = ? AND m.minute IN (SELECT value FROM json_each(?))",
-            [domain, json.dumps(list(minutes))])
-        return {minute: (req, err) for minute, req, err in rows}
+        ids = self.known_domain_ids()
+        if domain not in ids:
+            return {}
+        by_day: dict[int, list[int]] = {}
+        for m in minutes:
+            by_day.setdefault(day_of(m), []).append(m)
+        result = {}
+        for day, wanted in by_day.items():
+            block = self._stored_block(ids[domain], day)
+            if block is None:
+                continue
+            for m in wanted:
+                i = block.offset(m)
+                if block.has(i):
+                    result[m] = block.requests_errors(i)
+        return result
 
     def minute_rows(self, domain: str, start: int, end: int) -> list[Row]:
-        cols = ", ".join(f"m.{c}" for c in COUNT_COLUMNS)
-        cursor = self.db.execute(
-            f"SELECT m.minute, {cols}, COALESCE(p.partial, 0) FROM minute_counts m JOIN domains d "
-            f"ON d.id = m.domain_id LEFT JOIN probe_minutes p ON p.domain_id = m.domain_id AND p.minute = m.minute "
-            f"WHERE d.name = ? AND m.minute >= ? AND m.minute < ? ORDER BY m.minute", [domain, start, end])
-        names = ("minute",) + COUNT_COLUMNS + ("partial",)
-        rows = [dict(zip(names, row, strict=True)) for row in cursor]
-        for row in rows:
-            row["partial"] = bool(row["partial"])
+        """Every stored minute of a domain in [start, end) with all its counts, and whether a
+        daemon closed it (`probed`) and only in part (`partial`)."""
+        rows: list[Row] = []
+        if end <= start:
+            return rows
+        for _, block, lo, hi in sorted(self._domain_blocks(start, end, [domain]), key=lambda t: t[1].day):
+            first = block.day * BLOCK_MINUTES
+            for i in block.present_offsets():
+                if lo <= i < hi:
+                    rows.append({"minute": first + i, **dict(zip(COUNT_COLUMNS, block.counts(i), strict=True)),
+                                 "partial": block.is_partial(i), "probed": block.is_probed(i)})
         return rows
 
     # --- windows, notices, audit ------------------------------------------------------------
 
     def _last_hash(self, table: str) -> str:
-        key = LEDGERS[table][0]
+        key = self._ledger_key(table)
         row = self.db.execute(f"SELECT row_hash FROM {table} ORDER BY {key} DESC LIMIT 1").fetchone()
         return row[0] if row else GENESIS
 
     def _audit(self, actor: str, action: str, entity: str, entity_id: str, before: Row | None,
                after: Row | None, reason: str) -> None:
         """Append to the audit log, chained to the last row (call inside the change's transaction)."""
-        next_id = self.db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM audit_log").fetchone()[0]
+        self._lock("audit_log")
+        next_id = self._scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM audit_log")
         values = [next_id, self._now(), actor, action, entity, entity_id,
                   json.dumps(before, sort_keys=True) if before is not None else None,
                   json.dumps(after, sort_keys=True) if after is not None else None, reason]
@@ -572,7 +873,8 @@ class Storage:
         """Walk both chains: for each ledger, its row count and the first row that breaks the
         chain (None when it holds)."""
         results = []
-        for table, (key, columns) in LEDGERS.items():
+        for table, (_, columns) in LEDGERS.items():
+            key = self._ledger_key(table)
             prev, count, broken = GENESIS, 0, None
             for row in self.db.execute(f"SELECT {key}, prev_hash, row_hash, {', '.join(columns)} FROM {table} "
                                        f"ORDER BY {key}"):
@@ -607,7 +909,7 @@ class Storage:
         with self.db.atomic():
             cursor = self.db.execute(
                 "INSERT INTO windows (kind, domains, contracts, start, \"end\", announced_at, reason, created_at, "
-                "created_by, announced_end) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "created_by, announced_end) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 [window.kind, json.dumps(list(window.domains)), json.dumps(list(window.contracts)),
                  _iso(window.start), _iso(window.end), _iso(window.announced_at), window.reason,
                  self._now(), actor, _iso(window.announced_end)])
@@ -674,7 +976,7 @@ class Storage:
         with self.db.atomic():
             cursor = self.db.execute(
                 "INSERT INTO notices (contract, domain, at, kind, note, created_at, created_by) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 [notice.contract, notice.domain, notice.at.isoformat(), notice.kind, notice.note,
                  self._now(), actor])
             notice_id = _inserted_id(cursor)
@@ -688,7 +990,7 @@ class Storage:
         with self.db.atomic():
             cursor = self.db.execute(
                 "INSERT INTO claims (contract, period, filed_at, reference, created_at, created_by, corrects) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 [claim.contract, claim.period, claim.filed_at.isoformat(), claim.reference, self._now(), actor,
                  claim.corrects])
             claim_id = _inserted_id(cursor)

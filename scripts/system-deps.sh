@@ -9,6 +9,9 @@
 #                                the printed PDFs: page count, page numbers, what is on page 1)
 #   ip (netns, veth)          <- Debian package "iproute2"         (tests/faults/test_fault_netns.py cuts
 #                                the daemon's egress inside a network namespace; needs root)
+#   initdb, postgres, pg_ctl  <- Debian package "postgresql"       (tests/postgres.py starts a throwaway
+#                                cluster in a temporary directory; as root it runs them as the
+#                                package's "postgres" user; the package's own "main" cluster is unused)
 # Idempotent and quick when everything is already installed: each tool is checked first and
 # apt is touched only when something is missing.
 set -euo pipefail
@@ -22,6 +25,9 @@ fi
 [ -d /usr/share/fonts/opentype/noto ] || packages+=(fonts-noto-cjk)
 command -v pdftotext >/dev/null 2>&1 || packages+=(poppler-utils)
 command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || packages+=(iproute2)
+# the server binaries live outside PATH, under a versioned directory
+have_postgres() { compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; }
+have_postgres || packages+=(postgresql)
 
 if [ "${#packages[@]}" -eq 0 ]; then
     exit 0
@@ -52,3 +58,4 @@ command -v promtool >/dev/null 2>&1 || { echo "system-deps: promtool still missi
 command -v pdftotext >/dev/null 2>&1 || { echo "system-deps: pdftotext still missing after install" >&2; exit 1; }
 command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] \
     || { echo "system-deps: ip (iproute2) still missing after install" >&2; exit 1; }
+have_postgres || { echo "system-deps: /usr/lib/postgresql/*/bin/initdb still missing after install" >&2; exit 1; }

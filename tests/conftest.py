@@ -2,6 +2,7 @@
 an in-process daemon on that clock with an HTTP client for its listener."""
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ from monitor.clock import Clock
 from monitor.config import load_config
 from monitor.daemon import Daemon
 from monitor.storage import Storage
+from tests.postgres import PostgresCluster
 from tests.support import REPO, CliResult, FakeClock, Target, free_port, run_cli, run_cli_process, write_config
 
 __all__ = ["REPO", "CliResult", "run_cli", "run_cli_process", "free_port"]
@@ -99,3 +101,64 @@ async def start_daemon(clock: FakeClock) -> AsyncIterator[Callable[..., object]]
 def config_file(tmp_path: Path) -> Callable[[str], Path]:
     """`config_file(text)` -> tmp_path/config.toml with that text."""
     return lambda text: write_config(tmp_path, text)
+
+
+# --- PostgreSQL: one throwaway cluster per run (tests/postgres.py), started by the first test that asks
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "postgres: uses the throwaway PostgreSQL cluster (added by conftest to every test that does; "
+        "`-m postgres` runs only those, `-m 'not postgres'` leaves them out)",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `postgres` each test that reaches the cluster: through postgres_cluster or postgres_url
+    (directly or through another fixture), or as the `postgresql` case of storage_url."""
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        callspec = getattr(item, "callspec", None)
+        param = callspec.params.get("storage_url") if callspec is not None else None
+        if "postgres_cluster" in names or "postgres_url" in names or param == "postgresql":
+            item.add_marker(pytest.mark.postgres)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """The run's PostgreSQL cluster: initdb + start the first time a test asks (a run that never asks
+    pays nothing), `pg_ctl stop -m fast` and its directory removed at the end of the run. Fails, never
+    skips, when PostgreSQL cannot be started. Tests should not share data through it: take a database
+    of your own from `postgres_url`."""
+    cluster = PostgresCluster.start()
+    yield cluster
+    cluster.stop()
+
+
+_database_numbers = itertools.count(1)
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: PostgresCluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, empty database for this test alone, as a libpq URL over the cluster's Unix socket:
+    postgresql://postgres@/t7_test_name?host=/tmp/slamon-pg-xxxx&port=NNNNN (superuser, trust auth,
+    no password). Dropped WITH (FORCE) after the test: connections left open are ended."""
+    name = f"t{next(_database_numbers)}_{request.node.name}"
+    url = postgres_cluster.create_database(name)
+    yield url
+    postgres_cluster.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"], ids=["sqlite", "postgresql"])
+def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each storage backend in turn, as the `[storage] url` a config would name:
+      sqlite      -> f"sqlite:///{tmp_path}/slamon.db" (an absolute path, so four slashes in all)
+      postgresql  -> a fresh database from `postgres_url`
+    A test that takes this fixture runs once per backend, with ids `test_x[sqlite]` and
+    `test_x[postgresql]`; the PostgreSQL case is marked `postgres` (so `-m 'not postgres'` or
+    `-k sqlite` narrows a run) and only it starts the cluster."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/slamon.db"
+    url: str = request.getfixturevalue("postgres_url")
+    return url

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from monitor import cli
+from monitor.storage import Storage
 from probes import OUTCOMES
 
 REPO = Path(__file__).resolve().parent.parent
@@ -283,6 +284,14 @@ def write_jsonl(path: Path, lines: Iterable[str | dict[str, Any]]) -> Path:
     path.write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines),
                     encoding="utf-8")
     return path
+
+
+def stored_minutes(db: Path, domain: str | None = None, start: int = 0, end: int = 2**40) -> list[dict[str, Any]]:
+    """Every stored minute (of one domain, or of all in name order), minute by minute, through
+    the storage API: `domain`, `minute`, the counts, `partial` and `probed`."""
+    with Storage(db) as storage:
+        names = [domain] if domain is not None else sorted(storage.known_domain_ids())
+        return [{"domain": name, **row} for name in names for row in storage.minute_rows(name, start, end)]
 
 
 def store_minutes(storage: Any, domain: str, minutes: Iterable[tuple[int, int, int]]) -> None:

@@ -31,7 +31,7 @@ import pytest
 from monitor.config import load_config
 from monitor.daemon import Daemon
 from monitor.runtime import JsonFormatter
-from tests.support import FakeClock, aggregate_lines, minute_index, run_cli, write_config, write_jsonl
+from tests.support import FakeClock, aggregate_lines, minute_index, run_cli, stored_minutes, write_config, write_jsonl
 
 UTC = UTC
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -920,10 +920,8 @@ def test_zz_pushed_samples_are_stored_all_or_nothing(daemon):
     assert accepted.status == 202, accepted.body
     daemon.stop()
     assert '"stopped"' in daemon.stderr()
-    with sqlite3.connect(f"file:{daemon.db}?mode=ro", uri=True) as db:
-        rows = db.execute("SELECT m.minute, m.requests, m.errors FROM minute_counts m JOIN domains d "
-                          "ON d.id = m.domain_id WHERE d.name = 'drive' AND m.minute >= ?",
-                          [int(observed.timestamp()) // 60]).fetchall()
+    rows = [(r["minute"], r["requests"], r["errors"])
+            for r in stored_minutes(daemon.db, "drive", start=int(observed.timestamp()) // 60)]
     assert rows == [(int(minute.timestamp()) // 60, 42, 2)], rows
 
 

@@ -8,7 +8,6 @@ so at second 3 with the 1 s timeouts used here; stopping flushes the open minute
 from __future__ import annotations
 
 import logging
-import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from tests.support import (
     november_with_44_down,
     run_cli,
     store_minutes,
+    stored_minutes,
     write_config,
 )
 
@@ -44,30 +44,17 @@ def metric(text: str, name: str, **labels: str) -> float | None:
 
 
 def rows(db: Path, domain: str | None = None) -> list[dict]:
-    """Every minute_counts row (optionally of one domain), through a separate read-only connection."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
-    try:
-        conn.row_factory = sqlite3.Row
-        sql = "SELECT d.name AS domain, m.* FROM minute_counts m JOIN domains d ON d.id = m.domain_id"
-        args: list[str] = []
-        if domain:
-            sql += " WHERE d.name = ?"
-            args.append(domain)
-        return [dict(r) for r in conn.execute(sql + " ORDER BY m.minute", args)]
-    finally:
-        conn.close()
+    """Every stored minute (optionally of one domain), through the storage API."""
+    return stored_minutes(db, domain)
 
 
 def row_at(db: Path, domain: str, minute: int) -> dict | None:
     return next((r for r in rows(db, domain) if r["minute"] == minute), None)
 
 
-def probe_minute_keys(db: Path) -> list[tuple[int, int]]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
-    try:
-        return conn.execute("SELECT domain_id, minute FROM probe_minutes ORDER BY domain_id, minute").fetchall()
-    finally:
-        conn.close()
+def probed_minutes(db: Path) -> list[tuple[str, int]]:
+    """(domain, minute) of every minute a daemon closed."""
+    return [(r["domain"], r["minute"]) for r in rows(db) if r["probed"]]
 
 
 def one_domain_config(tmp_path: Path, url: str, *, every: str = "1s", contract: bool = True, extra: str = "") -> Path:
@@ -118,7 +105,7 @@ async def test_a_down_minute_end_to_end(tmp_path, clock, target: Target, start_d
     row = row_at(db, "mail", m0)
     assert row is not None, rows(db)
     assert row["requests"] == row["errors"] == row["server_error"] == 60, row
-    assert probe_minute_keys(db) == [(row["domain_id"], m0)]
+    assert probed_minutes(db) == [("mail", m0)]
 
     # the API
     listed = await (await d.get(f"/api/v1/minutes?domain=mail&start={iso_minute(m0)}&end={iso_minute(m0 + 1)}")).json()
@@ -164,7 +151,7 @@ async def test_a_restart_after_the_process_died_writes_no_minute_twice(tmp_path,
     stored = rows(db, "mail")
     minutes = [r["minute"] for r in stored]
     assert len(minutes) == len(set(minutes))
-    assert [m for _, m in probe_minute_keys(db)] == minutes
+    assert [m for _, m in probed_minutes(db)] == minutes
     assert {r["minute"]: r["requests"] for r in stored if r["minute"] in (m0, r0)} == {m0: 30, r0: 30}
     assert all(r["requests"] <= 30 and r["errors"] == 0 for r in stored), stored
     # the minutes without a running (observing) daemon have no row: they are unknown, not up

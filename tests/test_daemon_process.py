@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import REPO, domain_toml, free_port, monitor_toml, run_cli_process, write_config
+from tests.support import REPO, domain_toml, free_port, monitor_toml, run_cli_process, stored_minutes, write_config
 
 
 class DaemonProcess:
@@ -123,8 +123,8 @@ def test_kill_9_then_restart_on_the_same_database(tmp_path, processes):
     assert second.proc.wait(10) == 0, "\n".join(second.lines)
     with sqlite3.connect(tmp_path / "slamon.db") as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        keys = db.execute("SELECT domain_id, minute FROM probe_minutes").fetchall()
-        assert len(keys) == len(set(keys))
+    keys = [(r["domain"], r["minute"]) for r in stored_minutes(tmp_path / "slamon.db") if r["probed"]]
+    assert len(keys) == len(set(keys))
 
 
 def test_text_logs_on_request(tmp_path, processes):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import aggregate_lines, month_minutes, write_config, write_jsonl
+from tests.support import aggregate_lines, month_minutes, stored_minutes, write_config, write_jsonl
 
 UTC = UTC
 OUTCOMES = ("ok", "client_error", "server_error", "timeout", "connect_error", "tls_error", "dns_error",
@@ -68,24 +68,17 @@ def minute_rows(db: Path) -> dict[tuple[str, str], dict]:
     if not db.exists():
         return {}
     cols = ("requests", "errors") + OUTCOMES
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute(f"SELECT d.name, m.minute, {', '.join('m.' + c for c in cols)} "
-                            f"FROM minute_counts m JOIN domains d ON d.id = m.domain_id").fetchall()
-    conn.close()
     out = {}
-    for name, minute, *counts in rows:
-        label = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(minutes=minute)).strftime("%Y-%m-%dT%H:%MZ")
-        out[(name, label)] = dict(zip(cols, counts, strict=True))
+    for row in stored_minutes(db):
+        label = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(minutes=row["minute"])).strftime("%Y-%m-%dT%H:%MZ")
+        out[(row["domain"], label)] = {c: row[c] for c in cols}
     return out
 
 
 def sums(db: Path) -> tuple:
-    with sqlite3.connect(db) as conn:
-        row = conn.execute(
-            "SELECT COUNT(*), SUM(requests), SUM(errors), SUM(monitor_error) FROM minute_counts"
-        ).fetchone()
-    conn.close()
-    return row
+    rows = stored_minutes(db)
+    return (len(rows), sum(r["requests"] for r in rows) if rows else None,
+            sum(r["errors"] for r in rows) if rows else None, sum(r["monitor_error"] for r in rows) if rows else None)
 
 
 def sources(db: Path) -> int:

@@ -4,7 +4,6 @@ of its target failures, whichever timeout expired first (servers that accept and
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator
 from datetime import datetime
 
@@ -18,19 +17,16 @@ from tests.support import (
     lineworks_contract_toml,
     minute_index,
     monitor_toml,
+    stored_minutes,
     write_config,
 )
 from tests.test_daemon import abandon, metric, row_at
 
 
 def partial_flag(db, domain: str, minute: int) -> int | None:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        row = conn.execute("SELECT p.partial FROM probe_minutes p JOIN domains d ON d.id = p.domain_id "
-                           "WHERE d.name = ? AND p.minute = ?", [domain, minute]).fetchone()
-        return row[0] if row else None
-    finally:
-        conn.close()
+    """1 when the daemon closed the minute in part, 0 when whole, None when it did not close it."""
+    row = next((r for r in stored_minutes(db, domain) if r["minute"] == minute), None)
+    return None if row is None or not row["probed"] else int(row["partial"])
 
 
 def open_count(d, domain: str, minute: int) -> int:

@@ -19,6 +19,7 @@ from tests.support import (
     MONTH_OF_NOVEMBER_TOKYO,
     minute_index,
     minute_row,
+    month_minutes,
     november_with_44_down,
     publish_reports,
     store_minutes,
@@ -49,12 +50,17 @@ AFTER_END = AFTER_NOVEMBER_TOKYO  # 2026-12-01 00:05 JST
 FORMATS = ("json", "md", "csv", "html")
 
 
-def stored_month(tmp_path: Path) -> Daemon:
-    """November 2026 for acme: 44 minutes down from 2026-11-01 16:40 JST (5,400 JPY credit)."""
+def stored_month(tmp_path: Path, without: int | None = None) -> Daemon:
+    """November 2026 for acme: 44 minutes down from 2026-11-01 16:40 JST (5,400 JPY credit),
+    every minute stored but `without`."""
     cfg_path = tmp_path / "config.toml"
     cfg_path.write_text(CONFIG)
     daemon = Daemon(parse_config(CONFIG, cfg_path))
-    november_with_44_down(daemon.storage)
+    if without is None:
+        november_with_44_down(daemon.storage)
+    else:
+        store_minutes(daemon.storage, "mail", (m for m in month_minutes(MONTH_OF_NOVEMBER_TOKYO, 43200,
+                                                                        down=[(1000, 1044)]) if m[0] != without))
     return daemon
 
 
@@ -149,9 +155,8 @@ def test_ending_the_window_early_makes_revision_3_relative_to_revision_2(tmp_pat
 
 
 def test_late_data_makes_a_revision(tmp_path: Path):
-    daemon = stored_month(tmp_path)
     minute = minute_index(MONTH_OF_NOVEMBER_TOKYO) + 5000
-    daemon.storage.db.execute("DELETE FROM minute_counts WHERE minute = ?", [minute])
+    daemon = stored_month(tmp_path, without=minute)    # the month is stored without it; it arrives late
     publish_reports(daemon, AFTER_END)
     rev1 = daemon.storage.latest_report_revision("acme", "2026-11")
     assert rev1["report"]["scopes"][0]["unknown_minutes"] == 1

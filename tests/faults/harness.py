@@ -20,7 +20,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.faults.fastd import ScaledClock
-from tests.support import REPO
+from tests.support import REPO, stored_minutes
 
 Figures = Callable[[str, str], None]          # the fault_figures fixture: (fault name, one line of figures)
 StartDaemon = Callable[..., Awaitable[Any]]   # tests/conftest.py's start_daemon fixture
@@ -132,22 +132,13 @@ def read_db(db: Path) -> sqlite3.Connection:
 def minute_rows(db: Path, domain: str) -> dict[int, dict[str, Any]]:
     """minute -> the domain's minute_counts row (with `samples`: every outcome counted, and
     `partial` from its probe_minutes marker)."""
-    conn = read_db(db)
-    try:
-        conn.row_factory = sqlite3.Row
-        result = {}
-        for row in conn.execute(
-                "SELECT m.*, COALESCE(p.partial, -1) AS marker FROM minute_counts m JOIN domains d "
-                "ON d.id = m.domain_id LEFT JOIN probe_minutes p ON p.domain_id = m.domain_id "
-                "AND p.minute = m.minute WHERE d.name = ? ORDER BY m.minute", [domain]):
-            record = dict(row)
-            record["samples"] = sum(record[k] for k in ("ok", "client_error", "server_error", "timeout",
-                                                         "connect_error", "tls_error", "dns_error",
-                                                         "monitor_error"))
-            result[record["minute"]] = record
-        return result
-    finally:
-        conn.close()
+    result = {}
+    for record in stored_minutes(db, domain):
+        record["marker"] = int(record["partial"]) if record["probed"] else -1
+        record["samples"] = sum(record[k] for k in ("ok", "client_error", "server_error", "timeout",
+                                                     "connect_error", "tls_error", "dns_error", "monitor_error"))
+        result[record["minute"]] = record
+    return result
 
 
 def integrity(db: Path) -> str:

@@ -28,7 +28,16 @@ from tests.faults.harness import (
     scaled_clock,
     sleep_until,
 )
-from tests.support import Target, domain_toml, free_port, iso_minute, monitor_toml, run_cli, write_config
+from tests.support import (
+    Target,
+    domain_toml,
+    free_port,
+    iso_minute,
+    monitor_toml,
+    run_cli,
+    stored_minutes,
+    write_config,
+)
 
 SEED = 20261110
 SPEED = 30.0                     # a daemon minute is 2 real seconds
@@ -81,9 +90,7 @@ def stored(db: Path) -> tuple[Counter[int], int, int]:
     """(pushed samples stored per minute, windows stored, audit rows)."""
     conn = read_db(db)
     try:
-        pushed = Counter({m: r for m, r in conn.execute(
-            "SELECT m.minute, m.requests FROM minute_counts m JOIN domains d ON d.id = m.domain_id "
-            "WHERE d.name = 'pushed'")})
+        pushed = Counter({r["minute"]: r["requests"] for r in stored_minutes(db, "pushed")})
         windows = conn.execute("SELECT COUNT(*) FROM windows").fetchone()[0]
         audit = conn.execute("SELECT COUNT(*) FROM audit_log WHERE entity = 'window'").fetchone()[0]
         return pushed, windows, audit

@@ -9,6 +9,7 @@ with real probes of a real HTTP server and a real SQLite file:
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,17 @@ import pytest
 
 from monitor.samples import outcome_index
 from tests.faults.harness import Figures, StartDaemon, integrity, metric, metric_value, minute_rows
-from tests.support import FakeClock, Target, domain_toml, iso_minute, minute_index, monitor_toml, run_cli, write_config
+from tests.support import (
+    UTC,
+    FakeClock,
+    Target,
+    domain_toml,
+    iso_minute,
+    minute_index,
+    monitor_toml,
+    run_cli,
+    write_config,
+)
 
 UNLIMITED_PAGES = 1_073_741_823
 
@@ -34,12 +45,17 @@ async def test_disk_full_holds_minutes_in_memory_then_writes_every_one(
     cfg = write_config(tmp_path, monitor_toml() + "".join(
         domain_toml(name, url=target.url(f"/{name}"), every="10s", timeout="1s", min_samples=5) for name in domains))
     db = tmp_path / "slamon.db"
-    d = await start_daemon(cfg)
+    # minutes are stored in one block per domain and UTC day, rewritten in place at each close:
+    # the file grows when a day begins. Start a few minutes before midnight.
+    clock = FakeClock(datetime(2026, 11, 10, 23, 54, 30, tzinfo=UTC))
+    d = await start_daemon(cfg, on=clock)
     daemon = d.daemon
     o = minute_index(clock.now()) + 1
     await d.run_until((o + 1) * 60 + 5)                 # minute o written
     assert minute_rows(db, "d00").keys() == {o}
 
+    # pack the file, then pin it at its size: the disk is full
+    daemon.storage.db.execute("VACUUM")
     pages = daemon.storage.db.execute("PRAGMA page_count").fetchone()[0]
     assert daemon.storage.db.execute(f"PRAGMA max_page_count = {pages}").fetchone()[0] == pages
     first_held = None
@@ -48,7 +64,8 @@ async def test_disk_full_holds_minutes_in_memory_then_writes_every_one(
         if daemon.recorder.held:
             first_held = m
             break
-    assert first_held is not None, "ten minutes of 40 rows each fitted into the pinned file"
+    assert first_held is not None, "ten closes of 40 blocks each fitted into the pinned file"
+    assert first_held * 60 % 86400 == 0, "the first minute that needed a page more is not a day's first"
     await d.run_until((first_held + 3) * 60 + 5)       # two closes more while full: held, retried
 
     held = len(daemon.recorder.held)
