@@ -23,8 +23,9 @@ from monitor.daemon import run_daemon
 from monitor.errors import ConfigError, InputError, Problem, SlamonError
 from monitor.ingest import ingest_source
 from monitor.runtime import LOG_FORMATS
-from monitor.sql import UNAVAILABLE
+from monitor.sql import UNAVAILABLE, is_url, redact, sqlite_path
 from monitor.storage import Storage
+from monitor.storage_copy import copy_storage
 from reports.accounting import parse_period
 from reports.fields import Problems, path_str, timestamp
 from reports.formats import contract_markdown, report_csv, report_json
@@ -303,6 +304,26 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_storage(args: argparse.Namespace) -> int:
+    """`slamon storage copy --from URL --to URL`: move an installation between backends."""
+    config = _config(args)
+    for flag, url in (("--from", args.source), ("--to", args.target)):
+        if not is_url(url):
+            raise InputError(f"{flag} must be a URL: postgresql://USER@HOST:PORT/DATABASE or sqlite:///PATH, "
+                             f"got {redact(url)[:200]!r}")
+    source_file = sqlite_path(args.source)
+    if source_file is not None and not source_file.exists():
+        raise InputError(f"--from {args.source}: no such database")
+    with Storage(args.source, clock=SystemClock(), must_exist=True) as source, \
+            Storage(args.target, clock=SystemClock()) as target:
+        result = copy_storage(source, target, config, now_utc(SystemClock()),
+                              say=lambda line: print(line, file=sys.stderr))
+    print(f"copied {sum(result.rows.values())} rows from {redact(args.source)} to {redact(args.target)}; verified: "
+          f"the same rows and ledger heads, and the reports of {result.period} for {result.contracts_compared} "
+          f"contracts are identical")
+    return 0
+
+
 def cmd_quarantine(args: argparse.Namespace) -> int:
     config = _config(args)
     with _storage(config, must_exist=True) as storage:
@@ -440,6 +461,15 @@ def build_parser() -> argparse.ArgumentParser:
                 cmd_backup)
     p.add_argument("dest", metavar="DEST", help="the file to write (a database slamon can open as it is)")
     p.add_argument("--force", action="store_true", help="overwrite DEST if it exists")
+
+    p = command(sub, "storage", "the database itself: move an installation between SQLite and PostgreSQL",
+                cmd_storage)
+    ssub = p.add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="ACTION")
+    s = command(ssub, "copy", "copy every table into an empty database and verify the copy (rows, ledger heads, "
+                              "last month's reports recomputed on both)")
+    s.add_argument("--from", dest="source", required=True, metavar="URL",
+                   help="the database to copy: sqlite:///PATH or postgresql://USER@HOST:PORT/DATABASE")
+    s.add_argument("--to", dest="target", required=True, metavar="URL", help="an empty database to copy into")
 
     p = command(sub, "quarantine", "closed minutes that could not be stored: inspect and replay them",
                 cmd_quarantine)

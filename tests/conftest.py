@@ -15,7 +15,7 @@ from monitor.config import load_config
 from monitor.daemon import Daemon
 from monitor.storage import Storage
 from tests.postgres import PostgresCluster
-from tests.support import REPO, CliResult, FakeClock, Target, free_port, run_cli, run_cli_process, write_config
+from tests.support import BACKEND, REPO, CliResult, FakeClock, Target, free_port, run_cli, run_cli_process, write_config
 
 __all__ = ["REPO", "CliResult", "run_cli", "run_cli_process", "free_port"]
 
@@ -120,7 +120,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         names = getattr(item, "fixturenames", ())
         callspec = getattr(item, "callspec", None)
-        param = callspec.params.get("storage_url") if callspec is not None else None
+        params = callspec.params if callspec is not None else {}
+        param = params.get("storage_url", params.get("each_backend"))
         if "postgres_cluster" in names or "postgres_url" in names or param == "postgresql":
             item.add_marker(pytest.mark.postgres)
 
@@ -162,3 +163,18 @@ def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path}/slamon.db"
     url: str = request.getfixturevalue("postgres_url")
     return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"], ids=["sqlite", "postgresql"])
+def each_backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Runs a test once per storage backend: on PostgreSQL every config `write_config` writes
+    names a fresh database of the test's own. Use with `pytestmark = pytest.mark.usefixtures(...)`."""
+    if request.param == "sqlite":
+        yield "sqlite"
+        return
+    url: str = request.getfixturevalue("postgres_url")
+    BACKEND.url = url
+    try:
+        yield url
+    finally:
+        BACKEND.url = None

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from monitor import cli
+from monitor.config import load_config
 from monitor.storage import Storage
 from probes import OUTCOMES
 
@@ -191,10 +192,24 @@ class Target:
 
 # --- configuration --------------------------------------------------------------------------------
 
+@dataclass
+class Backend:
+    """The storage the configs written by `write_config` name: None, their own `database` (SQLite);
+    else a PostgreSQL URL (set by the `each_backend` fixture for the tests that run on both)."""
+
+    url: str | None = None
+
+
+BACKEND = Backend()
+
+
 def write_config(directory: Path, text: str, name: str = "config.toml") -> Path:
-    """The config text as a file in `directory` (paths in it are relative to that directory)."""
+    """The config text as a file in `directory` (paths in it are relative to that directory),
+    with a `[storage] url` when the test runs on PostgreSQL."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / name
+    if BACKEND.url is not None and "[storage]" not in text:
+        text += f'\n[storage]\nurl = "{BACKEND.url}"\n'
     path.write_text(text, encoding="utf-8")
     return path
 
@@ -284,6 +299,11 @@ def write_jsonl(path: Path, lines: Iterable[str | dict[str, Any]]) -> Path:
     path.write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines),
                     encoding="utf-8")
     return path
+
+
+def open_storage(config_file: Path) -> Storage:
+    """The storage a config file names (SQLite file or PostgreSQL), as the CLI would open it."""
+    return Storage(load_config(config_file).monitor.storage_target)
 
 
 def stored_minutes(db: Path, domain: str | None = None, start: int = 0, end: int = 2**40) -> list[dict[str, Any]]:

@@ -18,14 +18,17 @@ A < 95.0 -> 15 days. Every domain is sampled 20 times a minute."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.support import aggregate_lines, minute_index, run_cli, write_config
+from monitor.sql import REFUSED
+from tests.support import aggregate_lines, minute_index, open_storage, run_cli, write_config
+
+# every test here runs on SQLite and on PostgreSQL
+pytestmark = pytest.mark.usefixtures("each_backend")
 
 SEOUL, TOKYO = ZoneInfo("Asia/Seoul"), ZoneInfo("Asia/Tokyo")
 
@@ -334,12 +337,12 @@ def test_a_claim_on_time_and_a_late_one(tmp_path):
     assert "after the deadline 2026-12-30" in by_id["db-1"]["steps"][0]["text"]
     assert by_id["db-1"]["steps"][0]["clause"] == "Art. 24 ③"
     # each claim is audited, and claims are records: never changed, never removed
-    with sqlite3.connect(tmp_path / "slamon.db") as db:
-        assert db.execute("SELECT entity_id, reason FROM audit_log WHERE entity = 'claim' ORDER BY id").fetchall() == [
+    with open_storage(cfg) as storage:
+        assert [(r["entity_id"], r["reason"]) for r in storage.audit_rows() if r["entity"] == "claim"] == [
             ("1", "claim for acme 2026-11 (letter 2)"), ("2", "claim for acme 2026-11 (ticket 1)")]
         for sql in ("UPDATE claims SET filed_at = '2026-12-01T00:00:00+09:00'", "DELETE FROM claims"):
-            with pytest.raises(sqlite3.DatabaseError):
-                db.execute(sql)
+            with pytest.raises(REFUSED), storage.db.atomic():
+                storage.db.execute(sql)
 
 
 def test_the_unit_price_is_the_one_on_the_claim_date(tmp_path):

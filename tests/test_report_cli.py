@@ -20,6 +20,9 @@ import pytest
 
 from tests.support import aggregate_lines, local_month, minute_index, month_minutes, write_config, write_jsonl
 
+# every test here runs on SQLite and on PostgreSQL
+pytestmark = pytest.mark.usefixtures("each_backend")
+
 UTC = UTC
 MINUTE = timedelta(minutes=1)
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -205,7 +208,9 @@ def test_unknown_contract_is_named(slamon, tmp_path):
 
 
 def test_missing_database_is_refused_and_not_created(slamon, tmp_path):
-    cfg = write_config(tmp_path, DOMAINS.replace('"slamon.db"', '"var/db/slamon.db"') + lineworks())
+    # a SQLite file by its nature: named explicitly, on either backend's run
+    cfg = write_config(tmp_path, DOMAINS.replace('"slamon.db"', '"var/db/slamon.db"') + lineworks()
+                       + '\n[storage]\nurl = "sqlite:///var/db/slamon.db"\n')
     before = tree(tmp_path)
     res = run(slamon, cfg, "report", "--period", "2026-11", "--out", tmp_path / "out")
     assert res.returncode == 2

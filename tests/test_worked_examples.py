@@ -19,6 +19,9 @@ import pytest
 from tests import support  # support.write_config: this module's write_config builds the text it writes
 from tests.support import aggregate_lines, iso_minute, local_month, minute_index, month_minutes, write_jsonl
 
+# every test here runs on SQLite and on PostgreSQL
+pytestmark = pytest.mark.usefixtures("each_backend")
+
 UTC = UTC
 TOKYO = "Asia/Tokyo"
 SEOUL = "Asia/Seoul"
