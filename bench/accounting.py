@@ -441,6 +441,7 @@ class Backend:
     """One database the CLI steps run against, with its own config file."""
 
     label = "sqlite"
+    url: str | None = None   # what the config's [storage] url names (None: the default SQLite file)
     strict_size = True    # re-ingest must leave the size unchanged to the byte (a file: yes)
 
     def __init__(self, config: Path):
@@ -467,10 +468,11 @@ class Backend:
 
 
 class SqliteBackend(Backend):
-    def __init__(self, config: Path, db: Path, label: str = "sqlite"):
+    def __init__(self, config: Path, db: Path, label: str = "sqlite", url: str | None = None):
         super().__init__(config)
         self.db = db
         self.label = label
+        self.url = url
 
     def where(self) -> str:
         return str(self.db)
@@ -584,10 +586,9 @@ def storage_backend(url: str, config: Path) -> Backend:
     scheme = urlsplit(url).scheme
     if scheme in ("postgres", "postgresql"):
         return PostgresBackend(config, url)
-    if scheme == "sqlite":
-        parts = urlsplit(url)
-        return SqliteBackend(config, Path(parts.path if not parts.netloc else f"/{parts.netloc}{parts.path}"),
-                             label="sqlite-url")
+    if url.startswith("sqlite:///"):
+        # as slamon reads it: sqlite:///relative (to the config's directory), sqlite:////absolute
+        return SqliteBackend(config, config.parent / url[len("sqlite:///"):], label="sqlite-url", url=url)
     raise UsageError(f"--storage-url must be postgresql://... or sqlite:///PATH, got {redact(url)!r}")
 
 
@@ -819,7 +820,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                          "covers the month and the database size is scaled to it - for 10,000 domains, where a "
                          "whole month is 446 million lines")
     ap.add_argument("--storage-url", default=None, metavar="URL",
-                    help="also run the CLI steps with the database at URL (postgresql://... or sqlite:///PATH), "
+                    help="also run the CLI steps with the database at URL (postgresql://..., or sqlite:///PATH "
+                         "with PATH relative to the work directory, sqlite:////PATH absolute), "
                          "named in config-storage.toml as [storage] url, beside the default SQLite file")
     ap.add_argument("--seed", type=int, default=1, help="RNG seed (default 1)")
     ap.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="work directory (default bench/out)")
@@ -958,10 +960,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.storage_url:
             storage_config = workdir / STORAGE_CONFIG_NAME
             created.append(storage_config)
-            backends.append(storage_backend(args.storage_url, storage_config))
-            write_storage_config(config, storage_config, args.storage_url)
-            print(f"config: {storage_config} (the same, with [storage] url = {redact(args.storage_url)!r})",
-                  flush=True)
+            backend = storage_backend(args.storage_url, storage_config)
+            backends.append(backend)
+            assert backend.url is not None
+            write_storage_config(config, storage_config, backend.url)   # the scratch database, for PostgreSQL
+            print(f"config: {storage_config} (the same, with [storage] url = {backend.where()!r})", flush=True)
         if args.generate_only:
             print("generate-only: done", flush=True)
             return 0
