@@ -87,6 +87,9 @@ class MonitorSettings:
     min_coverage: Fraction = Fraction(9, 10)
     # closed minutes kept in memory while the database cannot be written (disk full, locked)
     max_held_minutes: int = 200_000
+    # where month-to-date and month-end accounting run: "auto" (a separate process from 50
+    # contracts on), true (always a process) or false (a thread of the daemon)
+    accounting_process: bool | str = "auto"
     demo: DemoSettings | None = None
     # [storage] url: a PostgreSQL URL, or a SQLite file given as sqlite:///PATH (None: `database`)
     storage_url: str | None = None
@@ -106,6 +109,7 @@ class Config:
     windows: tuple[Window, ...] = ()
     notices: tuple[Notice, ...] = ()
     regimes: Mapping[str, Regime] = field(default_factory=dict)
+    text: str = ""      # the file as read: another process parses the same config from it
 
     def timezone_of(self, contract: Contract) -> str:
         return contract.timezone or self.regimes[contract.regime].timezone
@@ -520,6 +524,10 @@ def parse_config(text: str, path: Path) -> Config:
     sample_days = mon.integer("sample_retention_days", 92, minimum=1, maximum=100 * 366)
     record_days = mon.integer("record_retention_days", 5 * 366, minimum=1, maximum=100 * 366)
     max_held = mon.integer("max_held_minutes", 200_000, minimum=1, maximum=100_000_000)
+    accounting_process = mon.raw("accounting_process", "auto")
+    if accounting_process != "auto" and not isinstance(accounting_process, bool):
+        problems.add(mon.key("accounting_process"), f"must be \"auto\", true or false; got {accounting_process!r}")
+        accounting_process = "auto"
     min_coverage = (ratio_from_percent(mon.raw("min_coverage"), mon.key("min_coverage"), problems)
                     if mon.has("min_coverage") else Fraction(9, 10))
     demo = None
@@ -555,7 +563,7 @@ def parse_config(text: str, path: Path) -> Config:
                                report_formats=formats, sample_retention_days=sample_days,
                                record_retention_days=record_days, demo=demo, max_held_minutes=max_held,
                                min_coverage=min_coverage if min_coverage is not None else Fraction(9, 10),
-                               storage_url=storage_url)
+                               storage_url=storage_url, accounting_process=accounting_process)
 
     # regimes: built-ins first, then the user's, which may extend them
     tables = builtin_regime_tables()
@@ -610,7 +618,7 @@ def parse_config(text: str, path: Path) -> Config:
         raise ConfigError(sorted(found, key=lambda p: p.line or 0))
     return Config(path=path, monitor=settings, domains=MappingProxyType(domains),
                   contracts=MappingProxyType(contracts), windows=windows, notices=notices,
-                  regimes=MappingProxyType(regimes))
+                  regimes=MappingProxyType(regimes), text=text)
 
 
 MAX_CONFIG_BYTES = 16 << 20

@@ -18,6 +18,7 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from monitor.accounting_worker import AccountingRunner, config_ref, month_end, uses_process
 from monitor.api import ApiServices, QuietAppRunner, build_app
 from monitor.clock import Clock, SystemClock, current_minute, now_utc
 from monitor.config import Config, load_config
@@ -58,7 +59,8 @@ class Daemon:
         self.registry = CollectorRegistry()
         self.recorder = MinuteRecorder(self.clock, self.writer, thresholds_of(config), config.monitor.canaries,
                                        max_held_minutes=config.monitor.max_held_minutes)
-        self.month_to_date = MonthToDate(self.clock)
+        self.accounting = AccountingRunner()
+        self.month_to_date = MonthToDate(self.clock, self.accounting)
         self.publisher = ReportPublisher()
         self.probes = ProbeRunner(self.clock, self.recorder, probe_duration_histogram(self.registry))
         self.registry.register(SlamonCollector(self.recorder, self.month_to_date))
@@ -109,9 +111,10 @@ class Daemon:
                         extra={"held": len(self.recorder.held)})
             return []
         config, now, timeout = self.config, now_utc(self.clock), self.max_timeout()
-        written = await self.writer.run(lambda storage: self.publisher.write_due(storage, config, now, timeout))
-        # the minutes being closed may go between the two
-        return written + await self.writer.run(lambda storage: self.publisher.revise(storage, config, now, timeout))
+        # computed and rendered off the writer (its own connection, maybe its own process); the
+        # writer only records what was written
+        work = await self.accounting.run(uses_process(config), month_end, config_ref(config), now, timeout)
+        return await self.writer.run(lambda storage: self.publisher.record(storage, work))
 
     async def retention_job(self) -> None:
         days = self.config.monitor.record_retention_days
@@ -212,6 +215,7 @@ class Daemon:
                 loop.remove_signal_handler(sig)
             self._signals = False
         await self.jobs.stop()
+        await self.accounting.stop()
         await self.probes.stop()
         for task in list(self._tasks):
             task.cancel()

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from monitor.accounting import build_reports
 from monitor.config import Config
 from monitor.errors import InputError
-from monitor.storage import Storage
+from monitor.storage import Row, Storage
 from reports.accounting import ContractResult
 from reports.compensation import add_months
 from reports.contracts import Contract
@@ -91,56 +91,76 @@ class ReportPublisher:
         """Write each contract's last month once it has ended in the contract's zone (and its last
         minute has closed): revision 1, frozen. A later change of its inputs is `revise`'s
         business, never a rewrite."""
-        written = []
-        for contract in config.contracts.values():
-            due = self._last_month(config, contract, now, max_timeout)
-            if due is None:
-                continue
-            label = due[1]
-            formats = [f for f in config.monitor.report_formats if not storage.report_written(contract.id, label, f)]
-            latest = storage.latest_report_revision(contract.id, label)
-            if not formats and latest is not None:
-                continue
-            try:
-                results = build_reports(config, storage, label, [contract.id], as_of=now)
-            except InputError as exc:
-                self._once((contract.id, label), "monthly report not written", contract=contract.id, period=label,
-                           why=str(exc))
-                continue
-            snap = snapshot(results[0])
-            if latest is not None and not unchanged(latest, snap):
-                # a format added to revision 1 later must show revision 1's figures: the changed
-                # figures go to the next revision, with all formats
-                self._once((contract.id, label, "frozen"), "report formats not added to a frozen revision "
-                           "whose inputs changed since", contract=contract.id, period=label, formats=formats)
-                continue
-            folder = config.monitor.reports_dir / label
-            folder.mkdir(parents=True, exist_ok=True)
-            files = []
-            for fmt in formats:
-                text = self._render(fmt, label, results, 1, [], self._issued_on(results[0], now))
-                if text is None:
-                    continue
-                path = folder / f"{contract.id}.{fmt}"
-                files.append((fmt, path, self._write_file(path, text)))
-            with storage.db.atomic():  # the files and revision 1 are recorded together
-                for fmt, path, sha in files:
-                    storage.record_report(contract.id, label, fmt, str(path), sha)
-                if latest is None:
-                    storage.add_report_revision(
-                        contract.id, label, 1, evidence_digest=snap.digest,
-                        credit_amount=str(results[0].credit_amount), currency=contract.currency, diff=[],
-                        evidence=snap.evidence_text, report=snap.report_text, files={})
-            for _, path, _ in files:
-                written.append(path)
-                log.info("monthly report written", extra={"contract": contract.id, "period": label,
-                                                          "path": str(path)})
-        return written
+        work = self.due_work(storage, config, now, max_timeout)
+        return self.record(storage, work)
 
     def revise(self, storage: Storage, config: Config, now: datetime, max_timeout: float) -> list[Path]:
         """Recompute the frozen reports of the last REVISION_MONTHS months; where the inputs or
         figures changed (a window or notice added or ended, late data), write revision N+1 as
         CONTRACT.rN.EXT beside the earlier ones, with the list of changes. Nothing is rewritten."""
+        return self.record(storage, self.revision_work(storage, config, now, max_timeout))
+
+    def publish(self, storage: Storage, config: Config, now: datetime, max_timeout: float) -> list[Path]:
+        """Write what is due, then revise what changed."""
+        return self.write_due(storage, config, now, max_timeout) + self.revise(storage, config, now, max_timeout)
+
+    # Each run has two halves: the work (read the minutes, compute, render and write the files),
+    # which may run in another process with its own connection, and the record of it (which
+    # files, which revision), written by the daemon's one writer.
+
+    def due_work(self, storage: Storage, config: Config, now: datetime, max_timeout: float) -> Work:
+        """The files of every report that is due, written; their record still to be made. All
+        contracts of one month are computed in one pass over the minutes."""
+        work = Work()
+        due: dict[str, list[tuple[Contract, list[str], Row | None]]] = {}
+        for contract in config.contracts.values():
+            when = self._last_month(config, contract, now, max_timeout)
+            if when is None:
+                continue
+            label = when[1]
+            formats = [f for f in config.monitor.report_formats if not storage.report_written(contract.id, label, f)]
+            latest = storage.latest_report_revision(contract.id, label)
+            if formats or latest is None:
+                due.setdefault(label, []).append((contract, formats, latest))
+        for label, entries in sorted(due.items()):
+            ids = [contract.id for contract, _, _ in entries]
+            try:
+                results = {r.contract.id: r for r in build_reports(config, storage, label, ids, as_of=now)}
+            except InputError as exc:
+                for contract_id in ids:
+                    work.note((contract_id, label), "monthly report not written", contract=contract_id,
+                              period=label, why=str(exc))
+                continue
+            for contract, formats, latest in entries:
+                self._due_one(config, label, results[contract.id], formats, latest, now, work)
+        return work
+
+    def _due_one(self, config: Config, label: str, result: ContractResult, formats: list[str], latest: Row | None,
+                 now: datetime, work: Work) -> None:
+        contract = result.contract
+        snap = snapshot(result)
+        if latest is not None and not unchanged(latest, snap):
+            # a format added to revision 1 later must show revision 1's figures: the changed
+            # figures go to the next revision, with all formats
+            work.note((contract.id, label, "frozen"), "report formats not added to a frozen revision "
+                      "whose inputs changed since", contract=contract.id, period=label, formats=formats)
+            return
+        folder = config.monitor.reports_dir / label
+        folder.mkdir(parents=True, exist_ok=True)
+        files = []
+        for fmt in formats:
+            text = self._render(fmt, label, [result], 1, [], self._issued_on(result, now))
+            if text is None:
+                continue
+            path = folder / f"{contract.id}.{fmt}"
+            files.append((fmt, str(path), self._write_file(path, text)))
+        work.items.append(Publication(
+            contract.id, label, 1, tuple(files), first=latest is None, evidence_digest=snap.digest,
+            credit_amount=str(result.credit_amount), currency=contract.currency, diff=(),
+            evidence=snap.evidence_text, report=snap.report_text))
+
+    def revision_work(self, storage: Storage, config: Config, now: datetime, max_timeout: float) -> Work:
+        work = Work()
         due_labels: dict[str, list[str]] = {}  # one computation per month for all its contracts
         for contract in config.contracts.values():
             due = self._last_month(config, contract, now, max_timeout)
@@ -148,51 +168,103 @@ class ReportPublisher:
             since = add_months(this_month.date(), -REVISION_MONTHS).strftime("%Y-%m")
             for label in storage.report_periods(contract.id, since):
                 due_labels.setdefault(label, []).append(contract.id)
-        written = []
         for label, ids in sorted(due_labels.items()):
             try:
                 results = build_reports(config, storage, label, ids, as_of=now)
             except InputError as exc:
-                self._once((label, "revise"), "frozen reports not recomputed", period=label, contracts=ids,
-                           why=str(exc))
+                work.note((label, "revise"), "frozen reports not recomputed", period=label, contracts=ids,
+                          why=str(exc))
                 continue
             for result in results:
-                written += self._revise(storage, config, label, result, now)
-        return written
+                self._revise(storage, config, label, result, now, work)
+        return work
 
     @staticmethod
     def _issued_on(result: ContractResult, now: datetime) -> date:
         return now.astimezone(ZoneInfo(result.period.timezone)).date()
 
     def _revise(self, storage: Storage, config: Config, label: str, result: ContractResult,
-                now: datetime) -> list[Path]:
+                now: datetime, work: Work) -> None:
         contract = result.contract
         latest = storage.latest_report_revision(contract.id, label)
         snap = snapshot(result)
         if latest is None or unchanged(latest, snap):
-            return []
+            return
         revision = latest["revision"] + 1
         diff = describe_changes(latest["evidence"], latest["report"], snap.evidence, snap.report)
         folder = config.monitor.reports_dir / label
         folder.mkdir(parents=True, exist_ok=True)
-        files, paths = {}, []
+        files = []
         for fmt in config.monitor.report_formats:
             text = self._render(fmt, label, [result], revision, diff, self._issued_on(result, now))
             if text is None:
                 continue
             path = folder / f"{contract.id}.r{revision}.{fmt}"
-            files[fmt] = {"path": str(path), "sha256": self._write_file(path, text)}
-            paths.append(path)
-        storage.add_report_revision(
-            contract.id, label, revision, evidence_digest=snap.digest, credit_amount=str(result.credit_amount),
-            currency=contract.currency, diff=diff, evidence=snap.evidence_text, report=snap.report_text, files=files)
-        log.warning("monthly report revised", extra={"contract": contract.id, "period": label,
-                                                     "revision": revision, "diff": diff})
-        return paths
+            files.append((fmt, str(path), self._write_file(path, text)))
+        work.items.append(Publication(
+            contract.id, label, revision, tuple(files), first=False, evidence_digest=snap.digest,
+            credit_amount=str(result.credit_amount), currency=contract.currency, diff=tuple(diff),
+            evidence=snap.evidence_text, report=snap.report_text))
 
-    def publish(self, storage: Storage, config: Config, now: datetime, max_timeout: float) -> list[Path]:
-        """Write what is due, then revise what changed."""
-        return self.write_due(storage, config, now, max_timeout) + self.revise(storage, config, now, max_timeout)
+    def record(self, storage: Storage, work: Work) -> list[Path]:
+        """Record what `work` wrote (revision 1's files with their revision, or a revision N+1),
+        each report in one transaction, and say what happened."""
+        for key, message, extra in work.notes:
+            self._once(key, message, **extra)
+        written = []
+        for item in work.items:
+            with storage.db.atomic():
+                if item.revision == 1:
+                    for fmt, path, sha in item.files:
+                        storage.record_report(item.contract, item.period, fmt, path, sha)
+                if item.revision > 1 or item.first:
+                    storage.add_report_revision(
+                        item.contract, item.period, item.revision, evidence_digest=item.evidence_digest,
+                        credit_amount=item.credit_amount, currency=item.currency, diff=list(item.diff),
+                        evidence=item.evidence, report=item.report,
+                        files={} if item.revision == 1 else {fmt: {"path": path, "sha256": sha}
+                                                             for fmt, path, sha in item.files})
+            paths = [Path(path) for _, path, _ in item.files]
+            written += paths
+            if item.revision == 1:
+                for file in paths:
+                    log.info("monthly report written", extra={"contract": item.contract, "period": item.period,
+                                                              "path": str(file)})
+            else:
+                log.warning("monthly report revised", extra={"contract": item.contract, "period": item.period,
+                                                             "revision": item.revision, "diff": list(item.diff)})
+        return written
+
+
+@dataclass(frozen=True)
+class Publication:
+    """A report whose files are written and whose record is still to be made."""
+
+    contract: str
+    period: str
+    revision: int
+    files: tuple[tuple[str, str, str], ...]     # (format, path, sha256)
+    first: bool                                  # revision 1 has no revision row yet
+    evidence_digest: str
+    credit_amount: str
+    currency: str
+    diff: tuple[str, ...]
+    evidence: str
+    report: str
+
+
+@dataclass
+class Work:
+    """What one run of the publisher did: reports to record, and things to say (once each)."""
+
+    items: list[Publication] = field(default_factory=list)
+    notes: list[tuple[tuple[str, ...], str, dict[str, Any]]] = field(default_factory=list)
+
+    def note(self, key: tuple[str, ...], message: str, **extra: Any) -> None:
+        self.notes.append((key, message, extra))
+
+    def __add__(self, other: Work) -> Work:
+        return Work(self.items + other.items, self.notes + other.notes)
 
 
 # --- what has been published ---------------------------------------------------------------------

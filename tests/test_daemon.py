@@ -11,6 +11,7 @@ import logging
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.daemon import Daemon
@@ -227,9 +228,12 @@ async def test_when_every_canary_fails_target_failures_are_monitor_errors(tmp_pa
 MONTH_END_CONFIG = monitor_toml() + domain_toml("mail") + lineworks_contract_toml("acme", ["mail"])
 
 
-async def test_month_end_reports_are_written_once_across_restarts(tmp_path, start_daemon):
+@pytest.mark.parametrize("accounting_process", [False, True], ids=["in-thread", "accounting-process"])
+async def test_month_end_reports_are_written_once_across_restarts(tmp_path, start_daemon, accounting_process):
+    """Whether the accounting runs in a thread of the daemon or in a process of its own."""
     clock = FakeClock(datetime(2026, 11, 30, 14, 58, tzinfo=UTC))    # 23:58 JST on the last day
-    cfg = write_config(tmp_path, MONTH_END_CONFIG)
+    cfg = write_config(tmp_path, MONTH_END_CONFIG.replace(
+        "[monitor]\n", f"[monitor]\naccounting_process = {str(accounting_process).lower()}\n"))
     with Storage(tmp_path / "slamon.db") as storage:
         november_with_44_down(storage)
 
@@ -242,6 +246,7 @@ async def test_month_end_reports_are_written_once_across_restarts(tmp_path, star
     report = (folder / "acme.json").read_text()
     assert '"credit_amount": "5400"' in report
     written = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert first.daemon.month_to_date.computed_at is not None      # month to date ran there too
     await first.daemon.stop()
 
     await start_daemon(cfg, on=clock)
