@@ -1,5 +1,8 @@
 """Prometheus exposition. One CollectorRegistry per daemon, passed in; values are read from the
-live state and the month-to-date accounting when Prometheus scrapes. Label values are bounded:
+live state and the month-to-date accounting when Prometheus scrapes. Series are bounded: a
+contract scope has 6 (7 for a notice-based contract), a contract 2 more, a domain 6 plus its
+probe outcome and latency series; detail (each exclusion kind, the month's formula) belongs in
+the API and the reports. Label values are bounded:
 domain, contract, scope, class, outcome — never tokens, URLs or free text."""
 from __future__ import annotations
 
@@ -17,7 +20,6 @@ from reports.minutes import EXCLUSION_KINDS
 from reports.regimes import Regime
 
 STATES = ("up", "down", "unknown")
-STATUSES = ("final", "provisional", "insufficient_evidence")
 
 
 def minutes_to_next_tier(regime: Regime, total: int, downtime: int) -> float:
@@ -79,10 +81,6 @@ class SlamonCollector(Collector):
         availability = GaugeMetricFamily("slamon_scope_availability_ratio",
                                          "Month-to-date availability over the minutes elapsed this month.",
                                          labels=["contract", "scope"])
-        month_availability = GaugeMetricFamily(
-            "slamon_scope_month_availability_ratio",
-            "The month's availability by the contract's formula if no more downtime occurs.",
-            labels=["contract", "scope"])
         left = GaugeMetricFamily("slamon_scope_downtime_budget_seconds",
                                  "Counted down time left this month before the credit tier worsens (+Inf: "
                                  "no worse tier).",
@@ -97,17 +95,15 @@ class SlamonCollector(Collector):
                 a = scope.account
                 labels = [result.contract.id, scope.name]
                 downtime.add_metric(labels + ["counted"], a.downtime_minutes * 60)
-                downtime.add_metric(labels + ["before_notice"], a.before_notice_minutes * 60)
+                if result.awareness == "notice":  # only notice-based contracts have minutes before a notice
+                    downtime.add_metric(labels + ["before_notice"], a.before_notice_minutes * 60)
                 downtime.add_metric(labels + ["unknown"], max(0, a.unknown_minutes - future) * 60)
-                for kind in EXCLUSION_KINDS:
-                    downtime.add_metric(labels + [f"excluded_{kind}"], a.excluded_minutes[kind] * 60)
+                downtime.add_metric(labels + ["excluded"], sum(a.excluded_minutes[k] for k in EXCLUSION_KINDS) * 60)
                 availability.add_metric(labels, max(0.0, (elapsed - a.downtime_minutes) / elapsed))
-                month_availability.add_metric(labels, float(a.availability))
                 left.add_metric(labels, 60 * minutes_to_next_tier(result.regime, a.total_minutes, a.downtime_minutes))
                 credit.add_metric(labels + [result.contract.currency], float(scope.credit_amount))
         yield downtime
         yield availability
-        yield month_availability
         yield left
         yield credit
 
@@ -116,14 +112,13 @@ class SlamonCollector(Collector):
                                      "scope); the month is insufficient evidence below the contract's min_coverage.",
                                      labels=["contract"])
         status = GaugeMetricFamily("slamon_contract_status",
-                                   "1 for the status of the contract's current month: provisional while it runs (a "
-                                   "month that has ended is final or insufficient_evidence in its report; see "
-                                   "slamon_contract_coverage_ratio against min_coverage).",
+                                   "Always 1, labelled with the status of the contract's current month (one series "
+                                   "per contract): provisional while it runs; a month that has ended is final or "
+                                   "insufficient_evidence in its report (see slamon_contract_coverage_ratio).",
                                    labels=["contract", "status"])
         for result in self.month_to_date.results:
             coverage.add_metric([result.contract.id], float(result.coverage))
-            for name in STATUSES:
-                status.add_metric([result.contract.id, name], 1.0 if result.status == name else 0.0)
+            status.add_metric([result.contract.id, result.status], 1.0)  # one series: the current status
         yield coverage
         yield status
 

@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import REPO, aggregate_lines, free_port, minute_index, run_cli, write_config, write_jsonl
 
@@ -96,12 +97,24 @@ async def test_live_metrics_pass_promtool_check_metrics(tmp_path, clock, start_d
     for name in ("slamon_probe_requests_total", "slamon_probe_duration_seconds_bucket",
                  "slamon_domain_error_ratio", "slamon_domain_state",
                  "slamon_domain_last_closed_minute_timestamp_seconds", "slamon_scope_downtime_seconds",
-                 "slamon_scope_availability_ratio", "slamon_scope_month_availability_ratio",
+                 "slamon_scope_availability_ratio",
                  "slamon_scope_downtime_budget_seconds", "slamon_scope_projected_credit",
                  "slamon_minute_close_lag_seconds", "slamon_samples_dropped_total",
                  "slamon_samples_monitor_error_total", "slamon_monitor_degraded", "slamon_db_write_errors_total"):
         assert f"# TYPE {name.removesuffix('_bucket')}" in text or f"\n{name}" in text, name
     assert 'slamon_probe_requests_total{domain="works-mail",outcome="ok"}' in text
+    # series are bounded per contract: 6 per scope (7 when notice-based), 2 per contract
+    per_contract: dict[str, int] = {}
+    scopes: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if "contract" in sample.labels:
+                per_contract[sample.labels["contract"]] = per_contract.get(sample.labels["contract"], 0) + 1
+                if "scope" in sample.labels:
+                    scopes.setdefault(sample.labels["contract"], set()).add(sample.labels["scope"])
+    assert set(per_contract) == {"acme-lw", "acme-wp"}
+    for contract, count in per_contract.items():
+        assert 6 * len(scopes[contract]) + 2 <= count <= 7 * len(scopes[contract]) + 2, (contract, count)
     result = run_promtool("check", "metrics", input=text)
     problems = (result.stdout + result.stderr).strip()
     assert result.returncode == 0 and not problems, (
