@@ -21,7 +21,7 @@ import sqlite_utils
 
 from monitor.clock import Clock, SystemClock, now_utc
 from monitor.errors import InputError, SlamonError
-from monitor.minute_store import BLOCK_MINUTES, COUNT_COLUMNS, DayBlock, day_of
+from monitor.minute_store import BLOCK_MINUTES, COUNT_COLUMNS, BlockSummary, DayBlock, day_of
 from monitor.sql import Database, PostgresDatabase, SqliteDatabase, redact, sqlite_path
 from reports.contracts import Claim, Notice, Window
 
@@ -567,9 +567,7 @@ class Storage:
         """Add a whole day's counts at once (bulk ingest): `present` lists the offsets stored,
         `columns` one sequence of 1,440 counts per count column."""
         blocks = self._blocks([(domain_id, day)])
-        block = blocks[(domain_id, day)]
-        for i in present:
-            block.add(i, [col[i] for col in columns])
+        blocks[(domain_id, day)].add_columns(present, columns)
         self._save_blocks(blocks)
 
     def close_probe_minutes(self, rows: Iterable[Sequence[int]], *, partial: bool = False) -> tuple[int, int]:
@@ -759,6 +757,24 @@ class Storage:
         for name, day, data in self.db.execute(sql, params):
             first = day * BLOCK_MINUTES
             yield name, DayBlock.decode(day, data), max(0, start - first), min(BLOCK_MINUTES, end - first)
+
+    def day_blocks(self, domains: Sequence[str], start: int, end: int
+                   ) -> Iterator[tuple[str, int, BlockSummary, bytes]]:
+        """(domain, day, summary, blob) of the named domains' stored blocks overlapping
+        [start, end), in no particular order, for a reader that opens (DayBlock.decode) only the
+        ones it needs: a report reads the month of many domains at once."""
+        if end <= start:
+            return
+        names = list(dict.fromkeys(domains))
+        for i in range(0, len(names), 500):
+            chunk = names[i:i + 500]
+            for name, day, present, first, min_requests, num, den, data in self.db.execute(
+                    "SELECT d.name, b.day, b.present, b.first_minute, b.min_requests, b.max_err_num, "
+                    "b.max_err_den, b.data FROM minute_blocks b JOIN domains d ON d.id = b.domain_id "
+                    "WHERE b.vantage = '' AND b.day >= ? AND b.day <= ? "
+                    f"AND d.name IN ({', '.join('?' for _ in chunk)})",
+                    [day_of(start), day_of(end - 1), *chunk]):
+                yield name, day, BlockSummary(present, first, min_requests, num, den), bytes(data)
 
     def has_minutes(self, start: int, end: int) -> bool:
         if end <= start:

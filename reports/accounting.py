@@ -2,9 +2,13 @@
 deadlines and warnings. Pure: minutes come in through a MinuteSource, time as a period label."""
 from __future__ import annotations
 
+import bisect
+import contextlib
 import dataclasses
+import functools
+import gc
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -34,6 +38,7 @@ from reports.minutes import (
     account_scope,
     exclusion_lookup,
     first_minute_starting_at_or_after,
+    minute_columns,
     minute_of,
     pool_minutes,
     scope_exclusions,
@@ -95,6 +100,7 @@ def minute_to_index(moment: datetime) -> int:
     return (moment - EPOCH) // timedelta(minutes=1)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def minute_start(minute: int, tz: ZoneInfo | timezone = UTC) -> datetime:
     return (EPOCH + timedelta(minutes=minute)).astimezone(tz)
 
@@ -258,48 +264,81 @@ def find_history_start(source: MinuteSource, domains: Sequence[str], thresholds:
     while True:
         lo = max(period_start - step, earliest)
         listed = source.domain_minutes(domains, thresholds, lo, period_start)
-        pooled = pool_minutes(domains, listed, spans)
-        for minute in range(period_start - 1, lo - 1, -1):
-            count = pooled.get(minute)
-            if count is None:
+        ordered, requests, errors = minute_columns(pool_minutes(domains, listed, spans))
+        # from the period's start backwards: the first minute not listed, or listed up or excluded
+        minute = period_start - 1
+        for k in range(bisect.bisect_left(ordered, period_start) - 1, bisect.bisect_left(ordered, lo) - 1, -1):
+            if ordered[k] != minute:
                 return minute  # absent: every domain was up
-            state = thresholds.state(count.requests, count.errors)
+            state = thresholds.state(requests[k], errors[k])
             if state == "up" or (state == "down" and excluded(minute) is not None):
                 return minute
+            minute -= 1
+        if minute >= lo:
+            return minute  # absent
         if lo == earliest:
             return lo
         step *= 2
 
 
-def account_contract(contract: Contract, regime: Regime, period: Period, source: MinuteSource,
-                     windows: Sequence[Window], notices: Sequence[Notice], domain_thresholds: Mapping[str, Thresholds],
-                     *, claims: Sequence[Claim] = (), min_coverage: Fraction = Fraction(0),
-                     period_over: bool = True) -> ContractResult:
-    """One contract's month. Before the period is over the result is provisional; after it,
-    final unless fewer than `min_coverage` of its minutes were observed."""
-    tz = ZoneInfo(period.timezone)
-    awareness = contract.awareness or regime.awareness if regime.notice_based else "detection"
+def contract_scopes(contract: Contract, regime: Regime, domain_thresholds: Mapping[str, Thresholds]
+                    ) -> list[tuple[str, tuple[str, ...], Thresholds]]:
+    """A contract's scopes as (name, domains, thresholds): the contract's domains pooled, or each
+    domain on its own, as the regime says. A pooled scope decides on the strictest settings of
+    its domains."""
     if regime.scope == "contract":
         scope_defs = [(contract.id, contract.domains)]
     else:
         scope_defs = [(d, (d,)) for d in contract.domains]
+    return [(name, domains, Thresholds(max(domain_thresholds[d].min_samples for d in domains),
+                                       min(domain_thresholds[d].error_threshold for d in domains)))
+            for name, domains in scope_defs]
+
+
+ScopeMinutes = tuple[int, DomainMinutes, Mapping[int, Count], list[ExclusionSpan], ScopeAccount]
+
+
+def classify_scope(source: MinuteSource, domains: tuple[str, ...], thresholds: Thresholds,
+                   domain_spans: Mapping[str, Sequence[ExclusionSpan]], period: Period, notice_minutes: Sequence[int],
+                   awareness: str, notice_grace_minutes: int) -> ScopeMinutes:
+    """A scope's minutes over its period classified: (history start, each domain's minutes,
+    the pooled ones, the scope's exclusion spans, the account)."""
+    history_start = find_history_start(source, domains, thresholds, domain_spans, period.start_minute)
+    minutes = source.domain_minutes(domains, thresholds, history_start, period.end_minute)
+    pooled = pool_minutes(domains, minutes, domain_spans)
+    spans = scope_exclusions(domains, domain_spans)
+    account = account_scope(
+        period.start_minute, period.end_minute, pooled, thresholds, spans, notice_minutes, awareness, absent="up",
+        notice_grace_minutes=notice_grace_minutes, history_start=history_start)
+    return history_start, minutes, pooled, spans, account
+
+
+def account_contract(contract: Contract, regime: Regime, period: Period, source: MinuteSource,
+                     windows: Sequence[Window], notices: Sequence[Notice], domain_thresholds: Mapping[str, Thresholds],
+                     *, claims: Sequence[Claim] = (), min_coverage: Fraction = Fraction(0),
+                     period_over: bool = True, shared: dict[object, ScopeMinutes] | None = None) -> ContractResult:
+    """One contract's month. Before the period is over the result is provisional; after it,
+    final unless fewer than `min_coverage` of its minutes were observed. `shared` keeps the
+    classified scopes for the next contracts of the same source: contracts that share a scope
+    (its domains, thresholds, windows, notices and period) share its classification."""
+    tz = ZoneInfo(period.timezone)
+    awareness = contract.awareness or regime.awareness if regime.notice_based else "detection"
     warnings: list[ReportWarning] = []
     scopes = []
-    for name, domains in scope_defs:
-        # pooled scopes decide on the strictest settings of their domains
-        thresholds = Thresholds(max(domain_thresholds[d].min_samples for d in domains),
-                                min(domain_thresholds[d].error_threshold for d in domains))
+    for name, domains, thresholds in contract_scopes(contract, regime, domain_thresholds):
         uses, domain_spans = scope_windows(contract, domains, windows, period, regime)
         scope_notices = tuple(n for n in notices if n.contract == contract.id
                               and (n.domain is None or n.domain in domains))
-        history_start = find_history_start(source, domains, thresholds, domain_spans, period.start_minute)
-        minutes = source.domain_minutes(domains, thresholds, history_start, period.end_minute)
-        pooled = pool_minutes(domains, minutes, domain_spans)
-        spans = scope_exclusions(domains, domain_spans)
-        account = account_scope(
-            period.start_minute, period.end_minute, pooled, thresholds, spans,
-            [minute_of(epoch_seconds(n.at)) for n in scope_notices], awareness, absent="up",
-            notice_grace_minutes=regime.notice_grace_minutes, history_start=history_start)
+        notice_minutes = tuple(minute_of(epoch_seconds(n.at)) for n in scope_notices)
+        key = (domains, thresholds, tuple(tuple(domain_spans[d]) for d in domains), period.start_minute,
+               period.end_minute, notice_minutes, awareness, regime.notice_grace_minutes)
+        classified = shared.get(key) if shared is not None else None
+        if classified is None:
+            classified = classify_scope(source, domains, thresholds, domain_spans, period, notice_minutes, awareness,
+                                        regime.notice_grace_minutes)
+            if shared is not None:
+                shared[key] = classified
+        history_start, minutes, pooled, spans, account = classified
         window_uses = tuple(WindowUse(w, account.excluded_by_window.get(w.id, 0), excludes, until, why)
                             for w, excludes, until, why in uses)
         scope = _price_scope(contract, regime, period, tz, name, domains, account, window_uses,
@@ -348,8 +387,10 @@ def _counted_down_between(pooled: Mapping[int, Count], spans: Sequence[Exclusion
                           start: int, end: int) -> int:
     """Down minutes of [start, end) that no window excludes."""
     excluded = exclusion_lookup(spans)
-    return sum(1 for m, c in pooled.items() if start <= m < end and thresholds.state(c.requests, c.errors) == "down"
-               and excluded(m) is None)
+    ordered, requests, errors = minute_columns(pooled)
+    lo, hi = bisect.bisect_left(ordered, start), bisect.bisect_left(ordered, end)
+    return sum(1 for m, r, e in zip(ordered[lo:hi], requests[lo:hi], errors[lo:hi], strict=True)
+               if thresholds.state(r, e) == "down" and excluded(m) is None)
 
 
 def _window_warnings(scope: str, uses: Sequence[WindowUse], regime: Regime, pooled: Mapping[int, Count],
@@ -484,16 +525,36 @@ def contract_periods(book: ContractBook, period_label: str, contract_ids: Iterab
     return {c: month_period(period_label, book.timezone_of(book.contracts[c])) for c in ids}
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Without the cyclic garbage collector for a while: the accounting of many contracts and
+    their reports make millions of small lists, tuples and dicts, none of them in a cycle, and
+    the collector would go through all of them again and again for nothing."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def account_contracts(book: ContractBook, source: MinuteSource, periods: Mapping[str, Period],
                       as_of: datetime | None = None) -> list[ContractResult]:
     """Every contract of `periods` accounted over its period, in that order; `as_of` is now (None:
     every period is over)."""
     results = []
-    for cid, period in periods.items():
-        contract = book.contracts[cid]
-        min_coverage = contract.min_coverage if contract.min_coverage is not None else book.min_coverage
-        results.append(account_contract(contract, book.regime_of(contract), period, source, book.windows,
-                                        book.notices, book.thresholds, claims=book.claims,
-                                        min_coverage=min_coverage,
-                                        period_over=as_of is None or as_of >= period.end_local))
+    notices: dict[str, list[Notice]] = {}
+    for n in book.notices:
+        notices.setdefault(n.contract, []).append(n)
+    shared: dict[object, ScopeMinutes] = {}
+    with gc_paused():
+        for cid, period in periods.items():
+            contract = book.contracts[cid]
+            min_coverage = contract.min_coverage if contract.min_coverage is not None else book.min_coverage
+            results.append(account_contract(contract, book.regime_of(contract), period, source, book.windows,
+                                            notices.get(contract.id, []), book.thresholds, claims=book.claims,
+                                            min_coverage=min_coverage,
+                                            period_over=as_of is None or as_of >= period.end_local,
+                                            shared=shared))
     return results

@@ -45,18 +45,22 @@ from __future__ import annotations
 import functools
 import hashlib
 import html
+import itertools
 import json
-from collections.abc import Mapping, Sequence
+import operator
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from fractions import Fraction
 from importlib import metadata
 from typing import Any
 
-from reports.accounting import ContractResult, DomainMinutes, account_contract, month_period
+import orjson
+
+from reports.accounting import ContractResult, DomainMinutes, ScopeResult, account_contract, month_period
 from reports.contracts import Claim, Contract, Invoice, LicenseStep, Notice, PriceStep, ServiceFee, Window
 from reports.fields import Problems, path_str
-from reports.minutes import Count, Thresholds
+from reports.minutes import Count, MinuteTable, Thresholds
 from reports.regimes import builtin_regime_tables, parse_regime
 
 SCHEMA = "slamon-evidence/2"
@@ -92,6 +96,8 @@ def _instant(moment: datetime | None) -> str | None:
 def compact_minutes(minutes: DomainMinutes, domains: Sequence[str]) -> tuple[list[list[int]], list[list[int]]]:
     """(gaps, minutes): runs of minutes where no domain has a request as [start, end_exclusive],
     the rest as [minute, r1, e1, r2, e2, ...] in the order of `domains`."""
+    if isinstance(minutes, MinuteTable) and minutes.domains == tuple(domains):
+        return _compact_table(minutes)
     gaps: list[list[int]] = []
     rows: list[list[int]] = []
     for m in sorted(minutes):
@@ -104,6 +110,50 @@ def compact_minutes(minutes: DomainMinutes, domains: Sequence[str]) -> tuple[lis
         else:
             rows.append([m, *(v for c in counts for v in (c.requests, c.errors))])
     return gaps, rows
+
+
+def _compact_table(table: MinuteTable) -> tuple[list[list[int]], list[list[int]]]:
+    """compact_minutes of a column-wise table. Counts are never negative, so a minute without a
+    request or an error anywhere is one whose counts add up to nothing."""
+    columns = [c for req, err in zip(table.requests, table.errors, strict=True) for c in (req, err)]
+    activity = (list(map(operator.add, *columns)) if len(columns) == 2
+                else list(map(sum, zip(*columns, strict=True))))
+    rows = list(map(list, itertools.compress(zip(table.minutes, *columns, strict=True), activity)))
+    gaps: list[list[int]] = []
+    if len(rows) < len(activity):
+        for m in itertools.compress(table.minutes, map(operator.not_, activity)):
+            if gaps and gaps[-1][1] == m:
+                gaps[-1][1] = m + 1
+            else:
+                gaps.append([m, m + 1])
+    return gaps, rows
+
+
+def _scope_evidence(s: ScopeResult, end_minute: int) -> dict[str, Any]:
+    gaps, rows = compact_minutes(s.minutes, s.domains)
+    return {
+        "scope": s.name,
+        "domains": list(s.domains),
+        "min_samples": s.thresholds.min_samples,
+        "error_threshold": f"{s.thresholds.error_threshold.numerator}/{s.thresholds.error_threshold.denominator}",
+        "absent": "up",
+        "range": [s.history_start, end_minute],
+        "gaps": gaps,
+        "minutes": rows,
+    }
+
+
+def _shared(shared: dict[object, Any] | None, key: tuple[object, ...], source: object,
+            make: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """make(), or what it made before for the same key (which names `source` by its id: it is
+    checked to be the same object still)."""
+    if shared is None:
+        return make()
+    known = shared.get(key)
+    if known is None or known[0] is not source:
+        known = shared[key] = (source, make())
+    value: dict[str, Any] = known[1]
+    return value
 
 
 def expand_minutes(scope: Mapping[str, Any]) -> dict[int, dict[str, Count]]:
@@ -121,31 +171,25 @@ def expand_minutes(scope: Mapping[str, Any]) -> dict[int, dict[str, Count]]:
     return result
 
 
-def build_evidence(result: ContractResult) -> dict[str, Any]:
+def build_evidence(result: ContractResult, shared: dict[object, Any] | None = None) -> dict[str, Any]:
     """Everything `account_contract` used for this contract and month, as plain JSON data
-    (the format is described in the module docstring)."""
+    (the format is described in the module docstring). With `shared`, the evidence of several
+    contracts built one after the other shares the scopes that are alike (they must then not
+    be changed): a report of many contracts holds them once."""
     c, regime, period = result.contract, result.regime, result.period
     windows = {use.window.id: use.window for scope in result.scopes for use in scope.windows}
     notices = {n.id: n for scope in result.scopes for n in scope.notices}
     scopes = []
     for s in result.scopes:
-        gaps, rows = compact_minutes(s.minutes, s.domains)
-        scopes.append({
-            "scope": s.name,
-            "domains": list(s.domains),
-            "min_samples": s.thresholds.min_samples,
-            "error_threshold": f"{s.thresholds.error_threshold.numerator}/{s.thresholds.error_threshold.denominator}",
-            "absent": "up",
-            "range": [s.history_start, period.end_minute],
-            "gaps": gaps,
-            "minutes": rows,
-        })
+        key = ("scope", s.name, s.domains, s.thresholds, s.history_start, period.end_minute, id(s.minutes))
+        scopes.append(_shared(shared, key, s.minutes, functools.partial(_scope_evidence, s, period.end_minute)))
     return {
         "schema": SCHEMA,
         "software": {"name": "slamon", "version": software_version()},
         "period": period.label,
         "timezone": period.timezone,
-        "regime": {"name": regime.name, "definition": regime.definition},
+        "regime": _shared(shared, ("regime", regime.name, id(regime.definition)), regime.definition,
+                          lambda: {"name": regime.name, "definition": regime.definition}),
         "contract": {
             "id": c.id, "customer": c.customer, "regime": c.regime, "domains": list(c.domains), "plan": c.plan,
             "currency": c.currency,
@@ -186,9 +230,84 @@ def canonical_json(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def evidence_digest(evidence: dict[str, Any]) -> str:
-    """sha256 of the evidence's canonical JSON: any change to an input changes it."""
-    return "sha256:" + hashlib.sha256(canonical_json(evidence).encode("utf-8")).hexdigest()
+def evidence_digest(evidence: dict[str, Any], shared: dict[int, tuple[Any, bytes]] | None = None) -> str:
+    """sha256 of the evidence's canonical JSON: any change to an input changes it. `shared`
+    keeps the canonical JSON of the scopes for the next evidence that holds the same ones
+    (build_evidence's `shared`)."""
+    return "sha256:" + hashlib.sha256(_canonical_evidence(evidence, shared)).hexdigest()
+
+
+# canonical_json, faster: orjson writes what json writes for dicts with string keys, lists,
+# strings, 64-bit integers, booleans and None (it refuses larger integers and lone surrogates,
+# and writes floats otherwise): such data goes to orjson, anything else to json.
+
+def _plain(value: Any) -> bool:
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    if kind is list:
+        return all(map(_plain, value))
+    if kind is dict:
+        return all(type(k) is str for k in value) and all(map(_plain, value.values()))
+    return False
+
+
+def _plain_scope(scope: Any) -> bool:
+    """_plain for a scope of evidence, whose minutes are many: a dict whose values are strings,
+    integers, lists of them and lists of lists of integers."""
+    if type(scope) is not dict or not all(type(k) is str for k in scope):
+        return False
+    for value in scope.values():
+        kind = type(value)
+        if kind is list:
+            kinds = set(map(type, value))
+            if kinds == {list}:
+                if not set(map(type, itertools.chain.from_iterable(value))) <= {int}:
+                    return False
+            elif not kinds <= {int, str}:
+                return False
+        elif kind is not int and kind is not str:
+            return False
+    return True
+
+
+def _canonical_bytes(value: Any, plain: bool) -> bytes:
+    if plain:
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except TypeError:  # an integer beyond 64 bits, a lone surrogate: as json writes them
+            pass
+    return canonical_json(value).encode("utf-8")
+
+
+def _canonical_evidence(evidence: dict[str, Any], shared: dict[int, tuple[Any, bytes]] | None) -> bytes:
+    """canonical_json(evidence) as UTF-8."""
+    if type(evidence) is not dict or not all(type(k) is str for k in evidence):
+        return canonical_json(evidence).encode("utf-8")
+    parts = []
+    for key in sorted(evidence):
+        value = evidence[key]
+        if key == "scopes" and type(value) is list:
+            encoded = b"[" + b",".join(_canonical_shared(scope, shared, _plain_scope) for scope in value) + b"]"
+        elif key == "regime":
+            encoded = _canonical_shared(value, shared, _plain)
+        else:
+            encoded = _canonical_bytes(value, _plain(value))
+        parts.append(_canonical_bytes(key, True) + b":" + encoded)
+    return b"{" + b",".join(parts) + b"}"
+
+
+def _canonical_shared(value: Any, shared: dict[int, tuple[Any, bytes]] | None, plain: Callable[[Any], bool]
+                      ) -> bytes:
+    """The canonical JSON of a value that the evidence of several contracts may share (the
+    same object, unchanged), written once."""
+    known = shared.get(id(value)) if shared is not None else None
+    if known is not None and known[0] is value:
+        return known[1]
+    encoded = _canonical_bytes(value, plain(value))
+    if shared is not None:
+        shared[id(value)] = (value, encoded)
+    return encoded
 
 
 # --- recomputation -------------------------------------------------------------------------

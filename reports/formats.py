@@ -10,7 +10,7 @@ from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from reports.accounting import ContractResult, ScopeResult, minute_start
+from reports.accounting import ContractResult, ScopeResult, gc_paused, minute_start
 from reports.claims import ClaimResult, DeadlineNote
 from reports.compensation import truncated_percent
 from reports.evidence import build_evidence, evidence_digest
@@ -129,9 +129,13 @@ def report_json(period_label: str, results: Sequence[ContractResult]) -> dict[st
     """The JSON report: each contract's figures plus the evidence they were computed from and its
     digest, so that `slamon report --verify FILE` can recompute them."""
     contracts = []
-    for r in results:
-        evidence = build_evidence(r)
-        contracts.append({**contract_json(r), "evidence": evidence, "evidence_digest": evidence_digest(evidence)})
+    scopes: dict[object, Any] = {}      # the evidence of scopes that contracts share, built once
+    encoded: dict[int, tuple[Any, bytes]] = {}
+    with gc_paused():
+        for r in results:
+            evidence = build_evidence(r, scopes)
+            contracts.append({**contract_json(r), "evidence": evidence,
+                              "evidence_digest": evidence_digest(evidence, encoded)})
     return {"period": period_label, "contracts": contracts}
 
 

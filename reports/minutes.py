@@ -16,7 +16,9 @@ of the scope is inside one (it then takes the kind of highest precedence)."""
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import itertools
+import operator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -134,19 +136,34 @@ def first_minute_starting_at_or_after(epoch_seconds: Fraction | int) -> int:
 
 
 def exclusion_lookup(spans: Sequence[ExclusionSpan]) -> Callable[[int], ExclusionSpan | None]:
-    """minute -> the span that excludes it (the highest-precedence kind where spans overlap)."""
+    """minute -> the span that excludes it (the highest-precedence kind where spans overlap; of
+    spans of one kind, the one that starts first)."""
+    if not spans:
+        return _no_span
     ordered = sorted(spans, key=lambda s: (s.start_minute, KIND_PRIORITY[s.kind]))
-    starts = [s.start_minute for s in ordered]
+    # the spans covering a minute change only at a bound: one answer per stretch between bounds
+    bounds = sorted({b for s in ordered for b in (s.start_minute, s.end_minute)})
+    answers: list[ExclusionSpan | None] = []
+    for lo in bounds[:-1]:
+        best = None
+        for span in ordered:
+            if span.start_minute > lo:
+                break
+            if lo < span.end_minute and (best is None or KIND_PRIORITY[span.kind] < KIND_PRIORITY[best.kind]):
+                best = span
+        answers.append(best)
+    last = len(answers)
+    bisect_right = bisect.bisect_right
 
     def find(minute: int) -> ExclusionSpan | None:
-        best = None
-        for span in ordered[: bisect.bisect_right(starts, minute)]:
-            if span.start_minute <= minute < span.end_minute:
-                if best is None or KIND_PRIORITY[span.kind] < KIND_PRIORITY[best.kind]:
-                    best = span
-        return best
+        k = bisect_right(bounds, minute) - 1
+        return answers[k] if 0 <= k < last else None
 
     return find
+
+
+def _no_span(minute: int) -> ExclusionSpan | None:
+    return None
 
 
 def _better(a: ExclusionSpan | None, b: ExclusionSpan | None) -> ExclusionSpan | None:
@@ -178,11 +195,94 @@ def scope_exclusions(domains: Sequence[str], spans: Mapping[str, Sequence[Exclus
     return result
 
 
+class MinuteTable(Mapping[int, Mapping[str, Count]]):
+    """Domain minutes column-wise, as a MinuteSource may hand them over: the listed `minutes` in
+    order and, for the i-th of `domains`, its requests and errors at each of them in
+    `requests[i]` and `errors[i]`. As a mapping it reads minute -> {domain: Count}; the
+    classification and the evidence read the columns instead, without a Count per domain and
+    minute. The counts are checked as Count checks them."""
+
+    __slots__ = ("domains", "minutes", "requests", "errors")
+
+    def __init__(self, domains: Sequence[str], minutes: Sequence[int], requests: Sequence[Sequence[int]],
+                 errors: Sequence[Sequence[int]]) -> None:
+        if not len(domains) == len(requests) == len(errors):
+            raise ValueError("a minute table needs one requests and one errors column per domain")
+        for req, err in zip(requests, errors, strict=True):
+            if not len(req) == len(err) == len(minutes):
+                raise ValueError("a minute table's columns must have one count per minute")
+            if minutes and (min(req) < 0 or min(err) < 0 or any(map(operator.gt, err, req))):
+                for r, e in zip(req, err, strict=True):
+                    Count(r, e)   # raises for the first invalid one
+        self.domains = tuple(domains)
+        self.minutes = minutes
+        self.requests = tuple(requests)
+        self.errors = tuple(errors)
+
+    def _index(self, minute: object) -> int:
+        if isinstance(minute, int):
+            k = bisect.bisect_left(self.minutes, minute)
+            if k < len(self.minutes) and self.minutes[k] == minute:
+                return k
+        raise KeyError(minute)
+
+    def __getitem__(self, minute: int) -> dict[str, Count]:
+        k = self._index(minute)
+        return {d: Count(req[k], err[k]) for d, req, err in zip(self.domains, self.requests, self.errors,
+                                                                 strict=True)}
+
+    def __contains__(self, minute: object) -> bool:
+        try:
+            self._index(minute)
+        except KeyError:
+            return False
+        return True
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.minutes)
+
+    def __len__(self) -> int:
+        return len(self.minutes)
+
+
+class PooledTable(Mapping[int, Count]):
+    """A scope's pooled counts column-wise: `minutes` in order, `requests` and `errors` at each.
+    As a mapping it reads minute -> Count."""
+
+    __slots__ = ("minutes", "requests", "errors")
+
+    def __init__(self, minutes: Sequence[int], requests: Sequence[int], errors: Sequence[int]) -> None:
+        self.minutes, self.requests, self.errors = minutes, requests, errors
+
+    def __getitem__(self, minute: int) -> Count:
+        k = bisect.bisect_left(self.minutes, minute) if isinstance(minute, int) else len(self.minutes)
+        if k < len(self.minutes) and self.minutes[k] == minute:
+            return Count(self.requests[k], self.errors[k])
+        raise KeyError(minute)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.minutes)
+
+    def __len__(self) -> int:
+        return len(self.minutes)
+
+
+def minute_columns(minutes: Mapping[int, Count]) -> tuple[Sequence[int], Sequence[int], Sequence[int]]:
+    """(minutes in order, requests, errors) of a scope's counts."""
+    if isinstance(minutes, PooledTable):
+        return minutes.minutes, minutes.requests, minutes.errors
+    ordered = sorted(minutes)
+    counts = [minutes[m] for m in ordered]
+    return ordered, [c.requests for c in counts], [c.errors for c in counts]
+
+
 def pool_minutes(domains: Sequence[str], minutes: Mapping[int, Mapping[str, Count]],
-                 spans: Mapping[str, Sequence[ExclusionSpan]]) -> dict[int, Count]:
+                 spans: Mapping[str, Sequence[ExclusionSpan]]) -> Mapping[int, Count]:
     """One Count per listed minute for the scope: the requests of the domains that are not inside
     a window in that minute, or of all of them when every domain is (scope_exclusions then
     decides whether the minute is excluded). Domains without counts at a minute add nothing."""
+    if isinstance(minutes, MinuteTable) and minutes.domains == tuple(domains):
+        return _pool_table(minutes, [spans.get(d, ()) for d in domains])
     finders = {d: exclusion_lookup(spans.get(d, ())) for d in domains}
     pooled: dict[int, Count] = {}
     for minute, by_domain in minutes.items():
@@ -197,6 +297,32 @@ def pool_minutes(domains: Sequence[str], minutes: Mapping[int, Mapping[str, Coun
     return pooled
 
 
+def _pool_table(table: MinuteTable, spans: Sequence[Sequence[ExclusionSpan]]) -> PooledTable:
+    requests, errors = table.requests, table.errors
+    if len(requests) == 1:
+        pooled_requests, pooled_errors = requests[0], errors[0]
+    else:
+        pooled_requests = [sum(column) for column in zip(*requests, strict=True)]
+        pooled_errors = [sum(column) for column in zip(*errors, strict=True)]
+    if any(spans):
+        # the minutes where some but not all of the domains are inside a window: only the others count
+        minutes = table.minutes
+        inside = [bytearray(len(minutes)) for _ in spans]
+        for mask, domain_spans in zip(inside, spans, strict=True):
+            for span in domain_spans:
+                lo = bisect.bisect_left(minutes, span.start_minute)
+                hi = bisect.bisect_left(minutes, span.end_minute)
+                mask[lo:hi] = b"\x01" * (hi - lo)
+        if len(spans) > 1:
+            pooled_requests, pooled_errors = list(pooled_requests), list(pooled_errors)
+            for k in {k for mask in inside for k in itertools.compress(range(len(minutes)), mask)}:
+                skip = [mask[k] for mask in inside]
+                if not all(skip):
+                    pooled_requests[k] = sum(req[k] for req, s in zip(requests, skip, strict=True) if not s)
+                    pooled_errors[k] = sum(err[k] for err, s in zip(errors, skip, strict=True) if not s)
+    return PooledTable(table.minutes, pooled_requests, pooled_errors)
+
+
 @dataclass
 class _Incident:
     start: int
@@ -204,30 +330,32 @@ class _Incident:
     down: list[int] = field(default_factory=list)   # its down minutes in the period
 
 
-def _incidents(minutes: Mapping[int, Count], history_start: int, period_start: int, period_end: int,
-               thresholds: Thresholds, find_exclusion: Callable[[int], ExclusionSpan | None],
-               absent: str) -> list[_Incident]:
-    """The incidents of [history_start, period_end), in order."""
+def _incidents(minutes: Sequence[int], requests: Sequence[int], errors: Sequence[int], history_start: int,
+               period_start: int, thresholds: Thresholds,
+               find_exclusion: Callable[[int], ExclusionSpan | None], absent: str) -> list[_Incident]:
+    """The incidents of the given minutes (in order, from `history_start` to the period's end)."""
     incidents: list[_Incident] = []
     current: _Incident | None = None
     previous = history_start - 1
-    for minute in sorted(m for m in minutes if history_start <= m < period_end):
-        if minute > previous + 1 and absent == "up":
+    min_samples, num, den = thresholds.min_samples, thresholds.error_threshold.numerator, \
+        thresholds.error_threshold.denominator
+    absent_up = absent == "up"
+    no_exclusion = find_exclusion is _no_span
+    for minute, r, e in zip(minutes, requests, errors, strict=True):
+        if minute > previous + 1 and absent_up:
             current = None  # an absent minute in between was up: it ended the incident
         previous = minute
-        count = minutes[minute]
-        state = thresholds.state(count.requests, count.errors)
-        if state == "down" and find_exclusion(minute) is not None:
-            state = "excluded"
-        if state == "down":
+        if r < min_samples:
+            continue  # unknown: neither begins nor ends an incident
+        if e * den > num * r and (no_exclusion or find_exclusion(minute) is None):
             if current is None:
                 current = _Incident(minute, minute)
                 incidents.append(current)
             current.last_down = minute
             if minute >= period_start:
                 current.down.append(minute)
-        elif state in ("up", "excluded"):
-            current = None
+        else:
+            current = None  # up or excluded
     return incidents
 
 
@@ -275,23 +403,24 @@ def account_scope(
         raise ValueError("awareness must be 'detection' or 'notice'")
     if notice_grace_minutes < 0:
         raise ValueError("notice_grace_minutes must not be negative")
+    ordered, requests, errors = minute_columns(minutes)
     if history_start is None:
-        history_start = min([period_start, *minutes])
+        history_start = min(period_start, ordered[0]) if ordered else period_start
     total = period_end - period_start
     find_exclusion = exclusion_lookup(exclusions)
     excluded = dict.fromkeys(EXCLUSION_KINDS, 0)
     excluded_by_window: dict[str, int] = {}
-    up = unknown = present = 0
-    for minute, count in minutes.items():
-        if not period_start <= minute < period_end:
-            continue
-        present += 1
-        state = thresholds.state(count.requests, count.errors)
-        if state == "up":
-            up += 1
-        elif state == "unknown":
+    first, stop = bisect.bisect_left(ordered, period_start), bisect.bisect_left(ordered, period_end)
+    present = stop - first
+    up = unknown = 0
+    min_samples, num, den = thresholds.min_samples, thresholds.error_threshold.numerator, \
+        thresholds.error_threshold.denominator
+    for minute, r, e in zip(ordered[first:stop], requests[first:stop], errors[first:stop], strict=True):
+        if r < min_samples:
             unknown += 1
-        elif (span := find_exclusion(minute)) is not None:
+        elif e * den <= num * r:
+            up += 1
+        elif find_exclusion is not _no_span and (span := find_exclusion(minute)) is not None:
             excluded[span.kind] += 1
             excluded_by_window[span.window_id] = excluded_by_window.get(span.window_id, 0) + 1
     if absent == "up":
@@ -300,7 +429,9 @@ def account_scope(
         unknown += total - present
 
     notices = sorted(set(notice_minutes))
-    incidents = _incidents(minutes, history_start, period_start, period_end, thresholds, find_exclusion, absent)
+    since = bisect.bisect_left(ordered, history_start)
+    incidents = _incidents(ordered[since:stop], requests[since:stop], errors[since:stop], history_start,
+                           period_start, thresholds, find_exclusion, absent)
     outages = []
     downtime = before_notice = 0
     last_counted = None
